@@ -1,0 +1,51 @@
+# NEXUS Edge — every target bootstraps what it needs: Debian packages (as root), a venv, the packages.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DURATION ?= 30
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap system venv demo test test-unit lint format clean
+
+help:
+	@echo "make demo      run a simulated plant end to end (DURATION=$(DURATION) seconds)"
+	@echo "make test      run the whole test suite (real Mosquitto, PostgreSQL, pymodbus)"
+	@echo "make lint      ruff + mypy"
+	@echo "make bootstrap install Debian packages and the virtual environment only"
+
+bootstrap: system venv
+
+system:
+	@bash scripts/bootstrap.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing Python packages into $(VENV) ..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+demo: system venv
+	$(BIN)/nexus demo --duration $(DURATION)
+
+test: system venv
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf .run .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,12 @@
+"""The list of sub-command registrars; each module adds its own sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from nexus.cli import demo, services, sim, stack
+
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+REGISTRARS: list[Registrar] = [stack.register, sim.register, services.register, demo.register]

@@ -1,0 +1,107 @@
+"""`nexus gateway run` and `nexus ingest run`: the production entry points."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+
+from nexus.cli.runner import run_until_signalled
+from nexus.errors import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    gateway = subparsers.add_parser("gateway", help="the protocol gateway")
+    gw_sub = gateway.add_subparsers(dest="action", required=True)
+    run = gw_sub.add_parser("run", help="poll the configured devices and publish to MQTT")
+    run.add_argument(
+        "--config",
+        default=os.environ.get("NEXUS_GATEWAY_CONFIG", "devices.yaml"),
+        help="device configuration YAML (env NEXUS_GATEWAY_CONFIG)",
+    )
+    _http_args(run)
+    run.set_defaults(func=_run_gateway)
+    check = gw_sub.add_parser("check", help="validate a device configuration and exit")
+    check.add_argument("config")
+    check.set_defaults(func=_check_gateway)
+
+    ingest = subparsers.add_parser("ingest", help="the ingest service")
+    in_sub = ingest.add_subparsers(dest="action", required=True)
+    run = in_sub.add_parser("run", help="consume MQTT and write to PostgreSQL")
+    run.add_argument("--batch-points", type=int, default=5000)
+    run.add_argument("--flush-interval", type=float, default=1.0, help="seconds")
+    _http_args(run)
+    run.set_defaults(func=_run_ingest)
+
+
+def _http_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--http-host",
+        default=os.environ.get("NEXUS_HTTP_HOST", "127.0.0.1"),
+        help="address of /health /ready /metrics (env NEXUS_HTTP_HOST)",
+    )
+    parser.add_argument(
+        "--http-port", type=int, default=int(os.environ.get("NEXUS_HTTP_PORT", "8081"))
+    )
+
+
+def _replica_id(prefix: str) -> str:
+    """Stable and unique per replica: the pod name on Kubernetes, else the host name."""
+    return os.environ.get("POD_NAME") or f"{prefix}-{socket.gethostname()}"
+
+
+def _check_gateway(args: argparse.Namespace) -> int:
+    from nexus.gateway.config import GatewayConfig
+
+    config = GatewayConfig.load(args.config)
+    tags = sum(len(d.tags) for d in config.devices)
+    print(f"{args.config}: ok, {len(config.devices)} devices, {tags} tags")
+    return 0
+
+
+def _run_gateway(args: argparse.Namespace) -> int:
+    from nexus.gateway.config import GatewayConfig
+    from nexus.gateway.service import Gateway
+    from nexus.settings import mqtt_from_env
+
+    config = GatewayConfig.load(args.config)
+    gateway_id = os.environ.get("NEXUS_GATEWAY_ID") or _replica_id("gateway")
+    mqtt = mqtt_from_env(client_id=os.environ.get("NEXUS_MQTT_CLIENT_ID") or gateway_id)
+
+    async def main(stop: asyncio.Event) -> int:
+        async with Gateway(
+            config,
+            mqtt=mqtt,
+            gateway_id=gateway_id,
+            http_host=args.http_host,
+            http_port=args.http_port,
+        ):
+            await stop.wait()
+        return 0
+
+    return run_until_signalled(main)
+
+
+def _run_ingest(args: argparse.Namespace) -> int:
+    from nexus.ingest.service import Ingest
+    from nexus.settings import db_dsn_from_env, mqtt_from_env
+
+    if args.batch_points < 1 or args.flush_interval <= 0:
+        raise ConfigError("must be positive", field="--batch-points/--flush-interval")
+    mqtt = mqtt_from_env(client_id=os.environ.get("NEXUS_MQTT_CLIENT_ID") or _replica_id("ingest"))
+    dsn = db_dsn_from_env()
+
+    async def main(stop: asyncio.Event) -> int:
+        async with Ingest(
+            mqtt=mqtt,
+            db_dsn=dsn,
+            batch_points=args.batch_points,
+            flush_interval_s=args.flush_interval,
+            http_host=args.http_host,
+            http_port=args.http_port,
+        ):
+            await stop.wait()
+        return 0
+
+    return run_until_signalled(main)

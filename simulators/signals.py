@@ -1,0 +1,197 @@
+"""Deterministic signal generators: each value is a pure function of (simulated time, seed).
+
+A signal is configured in the plant file by a mapping with a `kind` key; the kinds are
+`sine`, `ramp`, `random_walk`, `step`, `counter` and `constant`. `t` is the simulated time in
+seconds since the twin started (see `simulators.clock.SimClock`); `seed` is the tag's seed,
+derived from the plant seed, the device name and the tag name by `tag_seed` (a stable hash, so
+it is the same in every process and on every run). Only `random_walk` uses the seed; the other
+kinds are functions of `t` alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+_MASK64 = (1 << 64) - 1
+
+
+def tag_seed(plant_seed: int, device: str, tag: str) -> int:
+    """The seed of one tag: a stable 64-bit hash of (plant seed, device name, tag name)."""
+    text = f"{plant_seed}\x1f{device}\x1f{tag}".encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
+
+
+def _splitmix64(x: int) -> int:
+    """One SplitMix64 output for input `x` (a counter-based PRNG: no state to carry)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def _uniform(seed: int, k: int) -> float:
+    """A deterministic number in [-1, 1) for step `k` of the stream `seed`."""
+    bits = _splitmix64((seed ^ _splitmix64(k)) & _MASK64) >> 11  # 53 random bits
+    return bits / float(1 << 52) - 1.0
+
+
+class _Signal(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def at(self, t: float, seed: int) -> float:
+        """The value at simulated time `t` (seconds) for the tag seeded with `seed`."""
+        raise NotImplementedError  # pragma: no cover - overridden
+
+    def bounds(self) -> tuple[float, float] | None:
+        """The smallest and largest value the signal can take, or None if unbounded."""
+        raise NotImplementedError  # pragma: no cover - overridden
+
+
+class Sine(_Signal):
+    """offset + amplitude · sin(2π · t / period_s + phase), phase in degrees."""
+
+    kind: Literal["sine"]
+    amplitude: float
+    offset: float = 0.0
+    period_s: float = Field(gt=0)
+    phase: float = Field(default=0.0, description="degrees")
+
+    def at(self, t: float, seed: int) -> float:
+        angle = 2.0 * math.pi * t / self.period_s + math.radians(self.phase)
+        return self.offset + self.amplitude * math.sin(angle)
+
+    def bounds(self) -> tuple[float, float]:
+        a = abs(self.amplitude)
+        return self.offset - a, self.offset + a
+
+
+class Ramp(_Signal):
+    """start + slope · t; with `min` and `max`, wraps into [min, max) (a saw tooth)."""
+
+    kind: Literal["ramp"]
+    start: float = 0.0
+    slope: float = Field(description="change per second")
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _check_wrap(self) -> Ramp:
+        if (self.min is None) != (self.max is None):
+            raise ValueError("set both min and max (to wrap) or neither")
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError("min must be less than max")
+        return self
+
+    def at(self, t: float, seed: int) -> float:
+        v = self.start + self.slope * t
+        if self.min is None or self.max is None:
+            return v
+        return self.min + (v - self.min) % (self.max - self.min)
+
+    def bounds(self) -> tuple[float, float] | None:
+        if self.min is None or self.max is None:
+            return None
+        return self.min, self.max
+
+
+class RandomWalk(_Signal):
+    """A bounded random walk: every `dt_s` seconds the value moves by up to ±step.
+
+    The value at step k = floor(t / dt_s) is start (clamped into [min, max]) followed by k
+    moves, each uniform in [-step, step) from a counter-based PRNG keyed by (seed, step index),
+    reflected at min and max. The same (seed, t) always gives the same value whatever the call
+    order. The last (step, value) per seed is memoised so time moving forward costs one move per
+    step; asking for an earlier time recomputes from step 0.
+    """
+
+    kind: Literal["random_walk"]
+    start: float
+    step: float = Field(gt=0)
+    min: float
+    max: float
+    dt_s: float = Field(default=1.0, gt=0)
+
+    _memo: dict[int, tuple[int, float]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_range(self) -> RandomWalk:
+        if self.min >= self.max:
+            raise ValueError("min must be less than max")
+        return self
+
+    def at(self, t: float, seed: int) -> float:
+        k = max(0, math.floor(t / self.dt_s))
+        k0, v = self._memo.get(seed, (0, min(max(self.start, self.min), self.max)))
+        if k < k0:
+            k0, v = 0, min(max(self.start, self.min), self.max)
+        lo, hi, step = self.min, self.max, self.step
+        for i in range(k0, k):
+            v += step * _uniform(seed, i)
+            if v > hi:
+                v = 2.0 * hi - v
+            if v < lo:
+                v = 2.0 * lo - v
+            v = min(max(v, lo), hi)
+        self._memo[seed] = (k, v)
+        return v
+
+    def bounds(self) -> tuple[float, float]:
+        return self.min, self.max
+
+
+class Step(_Signal):
+    """Cycles through `levels`, holding each for `dwell_s` seconds."""
+
+    kind: Literal["step"]
+    levels: list[float] = Field(min_length=1)
+    dwell_s: float = Field(gt=0)
+
+    def at(self, t: float, seed: int) -> float:
+        return self.levels[math.floor(t / self.dwell_s) % len(self.levels)]
+
+    def bounds(self) -> tuple[float, float]:
+        return min(self.levels), max(self.levels)
+
+
+class Counter(_Signal):
+    """An integer count: floor(start + increment · t), wrapping to 0 after `max`."""
+
+    kind: Literal["counter"]
+    start: int = Field(default=0, ge=0)
+    increment: float = Field(gt=0, description="counts per second")
+    max: int = Field(default=65535, ge=1, description="last value before wrapping to 0")
+
+    @model_validator(mode="after")
+    def _check_start(self) -> Counter:
+        if self.start > self.max:
+            raise ValueError("start must not exceed max")
+        return self
+
+    def at(self, t: float, seed: int) -> float:
+        return float(math.floor(self.start + self.increment * t) % (self.max + 1))
+
+    def bounds(self) -> tuple[float, float]:
+        return 0.0, float(self.max)
+
+
+class Constant(_Signal):
+    """Always `value`."""
+
+    kind: Literal["constant"]
+    value: float
+
+    def at(self, t: float, seed: int) -> float:
+        return self.value
+
+    def bounds(self) -> tuple[float, float]:
+        return self.value, self.value
+
+
+Signal = Annotated[
+    Sine | Ramp | RandomWalk | Step | Counter | Constant, Field(discriminator="kind")
+]
+"""A signal configuration, chosen by its `kind`."""

@@ -1,0 +1,99 @@
+"""The twin's expanded devices and tags, and what each tag serves at a simulated time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nexus.model.tags import ModbusDevice, ModbusTag, RegisterTable
+from simulators.modbus.encoding import RawValue, decode_raw, encode_raw, to_raw
+from simulators.signals import Signal
+
+_TAG_FIELDS = set(ModbusTag.model_fields)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TwinTag:
+    """One tag of one expanded device: its Modbus description, its signal and its seed."""
+
+    tag: ModbusTag
+    signal: Signal
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return self.tag.name
+
+    @property
+    def table(self) -> RegisterTable:
+        return self.tag.table
+
+    @property
+    def address(self) -> int:
+        return self.tag.address
+
+    @property
+    def end(self) -> int:
+        """One past the last address the tag occupies."""
+        return self.tag.address + self.tag.register_count
+
+    def signal_at(self, t: float) -> float:
+        """The ideal engineering value at simulated time `t`, before encoding."""
+        return self.signal.at(t, self.seed)
+
+    def raw_at(self, t: float) -> RawValue:
+        """The raw value stored at `t` (rounded and clamped for integer types)."""
+        return to_raw(self.tag, self.signal.at(t, self.seed))
+
+    def value_at(self, t: float) -> float | int | bool:
+        """The engineering value a correct reader decodes at `t` (raw · scale + offset)."""
+        return decode_raw(self.tag, self.raw_at(t))
+
+    def registers_at(self, t: float) -> list[int]:
+        """The registers served at `t` (register tables only)."""
+        raw = self.raw_at(t)
+        if isinstance(raw, bool):
+            raise ValueError(f"tag {self.name} is a bit, not registers")
+        return encode_raw(raw, self.tag.type, self.tag.order)
+
+
+def value_at(tag: TwinTag, t: float) -> float | int | bool:
+    """The engineering value the twin serves for `tag` at simulated time `t`."""
+    return tag.value_at(t)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TwinDevice:
+    """One simulated Modbus device after `count` expansion, with where it listens."""
+
+    name: str
+    site: str
+    line: str
+    port: int
+    unit_id: int
+    poll_interval_ms: int
+    timeout_ms: int
+    max_registers_per_read: int
+    tags: tuple[TwinTag, ...]
+
+    def tag(self, name: str) -> TwinTag:
+        for tag in self.tags:
+            if tag.name == name:
+                return tag
+        raise KeyError(f"device {self.name} has no tag {name!r}")
+
+    def modbus_device(self, host: str) -> ModbusDevice:
+        """This device as the gateway polls it (`host` is where the fleet listens)."""
+        return ModbusDevice(
+            name=self.name,
+            site=self.site,
+            line=self.line,
+            host=host,
+            port=self.port,
+            unit_id=self.unit_id,
+            poll_interval_ms=self.poll_interval_ms,
+            timeout_ms=self.timeout_ms,
+            max_registers_per_read=self.max_registers_per_read,
+            tags=[
+                ModbusTag.model_validate(t.tag.model_dump(include=_TAG_FIELDS)) for t in self.tags
+            ],
+        )

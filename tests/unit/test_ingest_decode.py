@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from nexus.errors import PayloadError
+from nexus.ingest.decode import MAX_PAYLOAD_BYTES, decode_message
+from nexus.model.payload import PointPayload, encode_point
+
+TOPIC = "dev/site1/line1/press-01/temperature"
+
+
+def payload(**overrides: object) -> bytes:
+    fields: dict[str, object] = {
+        "v": 84.5,
+        "q": "good",
+        "ts": 1703289600000,
+        "u": "°C",
+        "seq": 7,
+        "gw": "g",
+    }
+    fields.update(overrides)
+    return encode_point(PointPayload(**fields))  # type: ignore[arg-type]
+
+
+def test_a_good_point_becomes_a_row() -> None:
+    time, topic, value, value_str, quality, unit, seq, gw = decode_message(TOPIC, payload())
+    assert (topic, value, value_str, quality, unit, seq, gw) == (
+        TOPIC,
+        84.5,
+        None,
+        192,
+        "°C",
+        7,
+        "g",
+    )
+    assert int(time.timestamp() * 1000) == 1703289600000
+
+
+@pytest.mark.parametrize(
+    ("v", "value", "value_str"),
+    [
+        (True, 1.0, None),
+        (3, 3.0, None),
+        ("RUNNING", None, "RUNNING"),
+        (None, None, None),
+    ],
+)
+def test_value_kinds(v: object, value: float | None, value_str: str | None) -> None:
+    row = decode_message(TOPIC, payload(v=v, q="bad" if v is None else "good"))
+    assert row[2:4] == (value, value_str)
+
+
+@pytest.mark.parametrize(
+    ("topic", "body", "reason"),
+    [
+        ("dev/a/b/c", payload(), "outside the contract"),
+        ("other/a/b/c/d", payload(), "outside the contract"),
+        (TOPIC, b"{not json", "invalid payload"),
+        (TOPIC, b'{"v": 1, "ts": "yesterday", "seq": 1, "gw": "g"}', "$.ts"),
+        (TOPIC, b'{"v": 1, "ts": 1703289600000, "gw": "g"}', "seq"),
+        (TOPIC, payload(q="excellent"), "unknown quality"),
+        (TOPIC, payload(ts=5), "outside 2000-01-01"),
+        (TOPIC, b'{"v": 1' + b" " * MAX_PAYLOAD_BYTES + b"}", "exceeds"),
+        (TOPIC, b'{"v": 1e999999, "ts": 1703289600000, "seq": 1, "gw": "g"}', "invalid payload"),
+    ],
+)
+def test_bad_messages_name_the_reason(topic: str, body: bytes, reason: str) -> None:
+    with pytest.raises(PayloadError) as info:
+        decode_message(topic, body)
+    assert reason in info.value.reason
+    assert info.value.topic == topic
