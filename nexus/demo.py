@@ -23,6 +23,7 @@ from nexus.ingest.service import Ingest
 from nexus.model.payload import PointPayload
 from nexus.settings import MqttSettings
 from nexus.stack.local import LocalStack, StackInfo
+from nexus.stack.tools import free_port_range
 from simulators.fleet import ModbusFleet
 from simulators.plant import Plant, load_plant
 
@@ -100,7 +101,7 @@ async def _run_on_stack(
     finally:
         await conn.close()
     ledger = Ledger()
-    plant = plant.with_base_port(_free_port_range(len(plant.devices())))
+    plant = plant.with_base_port(free_port_range(plant.device_count))
     devices = plant.gateway_config()
     config = GatewayConfig(devices=devices)
     base = MqttSettings(
@@ -174,26 +175,6 @@ async def _live_view(
         last = (now, polled, published, stored)
     if live:
         out.write("\n")
-
-
-def _free_port_range(count: int) -> int:
-    """A base port with `count` free ports after it (checked by binding each)."""
-    import socket
-
-    for base in range(20000, 60000, max(count, 1) + 7):
-        socks = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free range of ports on 127.0.0.1")
 
 
 def print_summary(summary: DemoSummary, out: TextIO = sys.stdout) -> None:

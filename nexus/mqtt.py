@@ -11,7 +11,6 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -21,6 +20,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from nexus.errors import BrokerError
+from nexus.lifecycle import AsyncService
 from nexus.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class Message:
     retain: bool
 
 
-class MqttClient:
+class MqttClient(AsyncService):
     """One MQTT 5 connection. Use as ``async with MqttClient(settings) as client``."""
 
     def __init__(
@@ -75,18 +75,6 @@ class MqttClient:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
-
-    async def __aenter__(self) -> MqttClient:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Connect and wait for the broker's CONNACK (BrokerError after the connect timeout)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from types import TracebackType
 
+from nexus.lifecycle import AsyncService
 from nexus.model.tags import ModbusDevice
 from simulators.clock import SimClock
 from simulators.errors import FleetError
@@ -22,7 +22,7 @@ from simulators.twin import TwinDevice
 log = logging.getLogger(__name__)
 
 
-class ModbusFleet:
+class ModbusFleet(AsyncService):
     """Serves every device of `plant`, each with its own Modbus TCP server and port.
 
     `clock` maps wall time to simulated time; by default a `SimClock` started when the fleet
@@ -46,18 +46,6 @@ class ModbusFleet:
         self._offline: set[str] = set()
 
     # -- life cycle --------------------------------------------------------------------------
-
-    async def __aenter__(self) -> ModbusFleet:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Start every device; return when all listen. On any failure none is left running."""

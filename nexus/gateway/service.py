@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from types import TracebackType
 
 from aiohttp import web
 
@@ -14,13 +13,14 @@ from nexus.gateway.modbus.adapter import ModbusAdapter
 from nexus.gateway.poller import DevicePoller, DeviceStatus
 from nexus.gateway.publisher import AckCallback, Publisher
 from nexus.http import HealthServer
+from nexus.lifecycle import AsyncService
 from nexus.mqtt import MqttClient
 from nexus.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 
 
-class Gateway:
+class Gateway(AsyncService):
     """``async with Gateway(config, mqtt=..., gateway_id=...)``: polling runs inside the block."""
 
     def __init__(
@@ -49,18 +49,6 @@ class Gateway:
         self._mqtt: MqttClient | None = None
         self._publisher: Publisher | None = None
         self.http: HealthServer | None = None
-
-    async def __aenter__(self) -> Gateway:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def publisher(self) -> Publisher:

@@ -7,7 +7,6 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
 
 import asyncpg
 
@@ -16,6 +15,7 @@ from nexus.http import HealthServer
 from nexus.ingest.decode import Row, decode_message
 from nexus.ingest.metrics import IngestMetrics
 from nexus.ingest.writer import DeadLetter, Writer
+from nexus.lifecycle import AsyncService
 from nexus.mqtt import Message, MqttClient
 from nexus.settings import MqttSettings
 
@@ -41,7 +41,7 @@ class Batch:
             self.dead.append((message.topic, message.payload, exc.reason))
 
 
-class Ingest:
+class Ingest(AsyncService):
     """``async with Ingest(mqtt=..., db_dsn=...)``: consumes until the block ends, then flushes."""
 
     def __init__(
@@ -71,18 +71,6 @@ class Ingest:
         self._db_ok = False
         self.points_stored = 0
         self.dead_lettered = 0
-
-    async def __aenter__(self) -> Ingest:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         if self._http_port is not None:

@@ -17,10 +17,10 @@ import secrets
 import signal
 import time
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import quote
 
 from nexus.errors import StackError
+from nexus.lifecycle import AsyncService
 from nexus.stack.process import KILL_WAIT_SECONDS, ServiceProcess, spawn
 from nexus.stack.tools import (
     LOOPBACK,
@@ -178,7 +178,7 @@ async def mqtt_probe(host: str, port: int, username: str, password: str) -> None
             await writer.wait_closed()
 
 
-class Mosquitto:
+class Mosquitto(AsyncService):
     """A Mosquitto broker in `run_dir`, as an async context manager (`async with`).
 
     `start()` returns once a client can log in; `stop()` (or leaving the `async with`) sends
@@ -253,18 +253,6 @@ class Mosquitto:
 
     def running(self) -> bool:
         return self._process is not None and self._process.running()
-
-    async def __aenter__(self) -> Mosquitto:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _write_files(self) -> ServiceUser | None:
         """Write config and password file; return the user the broker will run as."""

@@ -16,12 +16,12 @@ import shutil
 import signal
 import time
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import quote
 
 import asyncpg
 
 from nexus.errors import StackError
+from nexus.lifecycle import AsyncService
 from nexus.stack.process import KILL_WAIT_SECONDS, ServiceProcess, spawn
 from nexus.stack.tools import (
     LOOPBACK,
@@ -59,7 +59,7 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class Postgres:
+class Postgres(AsyncService):
     """A PostgreSQL server in `run_dir`, as an async context manager (`async with`).
 
     The first `start()` runs initdb; `start()` returns once the stack's user can log in and
@@ -142,18 +142,6 @@ class Postgres:
 
     def running(self) -> bool:
         return self._process is not None and self._process.running()
-
-    async def __aenter__(self) -> Postgres:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _saved_password(self) -> str | None:
         if not self._initialized():

@@ -168,6 +168,24 @@ def free_port(host: str = LOOPBACK) -> int:
         return port
 
 
+def free_port_range(count: int, host: str = LOOPBACK, start: int = 20000) -> int:
+    """A base port with `count` consecutive ports free on `host` (each checked by binding)."""
+    for base in range(start, 60000, count + 7):
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(sock)
+                sock.bind((host, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise StackError(f"no {count} consecutive free ports on {host}")
+
+
 def log_tail(*paths: Path, lines: int = 20) -> str:
     """The last lines of each existing log file, to explain why a service failed."""
     parts: list[str] = []

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from nexus.stack.tools import free_port_range
 from simulators.plant import Plant, load_plant
 
 SIGNED = {"kind": "sine", "amplitude": 30000, "offset": -500, "period_s": 7}
@@ -89,29 +89,11 @@ def write_plant(path: Path, devices: list[dict[str, Any]], *, seed: int = 7) -> 
     doc = {
         "plant": "test",
         "seed": seed,
-        "modbus": {"host": "127.0.0.1", "base_port": free_port_base(len(devices))},
+        "modbus": {"host": "127.0.0.1", "base_port": free_port_range(len(devices), start=21000)},
         "sites": [{"name": "site1", "lines": [{"name": "line1", "devices": devices}]}],
     }
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return load_plant(path)
-
-
-def free_port_base(count: int) -> int:
-    """A base port with `count` consecutive free ports on 127.0.0.1."""
-    for base in range(21000, 60000, count + 11):
-        socks: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
 
 
 async def wait_until(predicate: Callable[[], bool], within_s: float = 20.0, what: str = "") -> None:

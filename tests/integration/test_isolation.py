@@ -11,8 +11,9 @@ from nexus.gateway.config import GatewayConfig
 from nexus.gateway.service import Gateway
 from nexus.model.tags import ModbusDevice, ModbusTag
 from nexus.settings import MqttSettings
+from nexus.stack.tools import free_port
 from simulators.fleet import ModbusFleet
-from tests.integration.helpers import all_types_tags, free_port_base, wait_until, write_plant
+from tests.integration.helpers import all_types_tags, wait_until, write_plant
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ async def test_dead_and_silent_devices_do_not_delay_healthy_ones(
     )
     async with ModbusFleet(plant) as fleet:
         await fleet.set_silent("silent")
-        closed_port = free_port_base(1)  # nothing listens there
+        closed_port = free_port()  # nothing listens there
         unreachable = ModbusDevice(
             name="unreachable",
             site="site1",
