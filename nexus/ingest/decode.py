@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from nexus.errors import PayloadError
-from nexus.model.payload import PointPayload, Quality, split_topic
+from nexus.model.payload import Quality, decode_point, split_topic
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MIN_TS_MS = 946_684_800_000  # 2000-01-01
@@ -17,7 +17,6 @@ MAX_STRING = 4096
 Row = tuple[datetime, str, float | None, str | None, int, str, int, str]
 """(time, topic, value, value_str, quality, unit, seq, gateway), the order of METRICS_COLUMNS."""
 
-_decoder = msgspec.json.Decoder(PointPayload)
 _QUALITY = {q.label: int(q) for q in Quality}
 
 
@@ -29,8 +28,8 @@ def decode_message(topic: str, payload: bytes) -> Row:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise PayloadError(topic, f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     try:
-        point = _decoder.decode(payload)
-    except msgspec.DecodeError as exc:
+        point = decode_point(payload)
+    except (msgspec.DecodeError, ValueError) as exc:
         raise PayloadError(topic, f"invalid payload: {exc}") from None
     quality = _QUALITY.get(point.q)
     if quality is None:

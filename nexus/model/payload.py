@@ -10,10 +10,13 @@ Payload (JSON):
 - ``u``: engineering unit, may be empty
 - ``seq``: per-device sequence number of the point, assigned by the gateway (for the ledger)
 - ``gw``: identity of the gateway replica that acquired the point
+- ``nf``: present and true when ``v`` is a non-finite float, sent as the string ``"NaN"``,
+  ``"Infinity"`` or ``"-Infinity"`` (JSON has no such numbers)
 """
 
 from __future__ import annotations
 
+import math
 from enum import IntEnum
 
 import msgspec
@@ -53,13 +56,35 @@ class PointPayload(msgspec.Struct, kw_only=True, frozen=True):
     u: str = ""
     seq: int
     gw: str
+    nf: bool = False
 
 
 _encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(PointPayload)
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _wire_form(point: PointPayload) -> PointPayload:
+    v = point.v
+    if isinstance(v, float) and not math.isfinite(v):
+        text = "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+        return msgspec.structs.replace(point, v=text, nf=True)
+    return point
 
 
 def encode_point(point: PointPayload) -> bytes:
-    return _encoder.encode(point)
+    """JSON bytes of a point; non-finite floats become strings marked with ``nf``."""
+    return _encoder.encode(_wire_form(point))
+
+
+def decode_point(data: bytes) -> PointPayload:
+    """The point of a payload (raises msgspec.DecodeError/ValueError when malformed)."""
+    point = _decoder.decode(data)
+    if point.nf:
+        if not isinstance(point.v, str) or point.v not in _NON_FINITE:
+            raise ValueError("nf is set but v is not NaN, Infinity or -Infinity")
+        return msgspec.structs.replace(point, v=_NON_FINITE[point.v], nf=False)
+    return point
 
 
 def point_topic(site: str, line: str, device: str, tag: str) -> str:

@@ -69,3 +69,19 @@ def test_bad_messages_name_the_reason(topic: str, body: bytes, reason: str) -> N
         decode_message(topic, body)
     assert reason in info.value.reason
     assert info.value.topic == topic
+
+
+@pytest.mark.parametrize("v", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_floats_travel_as_marked_strings(v: float) -> None:
+    body = payload(v=v)
+    assert b'"nf":true' in body
+    value = decode_message(TOPIC, body)[2]
+    assert value is not None
+    assert (value != value) if v != v else value == v
+
+
+def test_nf_with_a_plain_string_is_rejected() -> None:
+    with pytest.raises(PayloadError, match="nf is set"):
+        decode_message(
+            TOPIC, b'{"v": "hello", "nf": true, "ts": 1703289600000, "seq": 1, "gw": "g"}'
+        )
