@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 DURATION ?= 30
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap system venv demo test test-unit lint format clean
+.PHONY: help bootstrap system venv demo test test-unit lint format clean bench-ingest
 
 help:
 	@echo "make demo      run a simulated plant end to end (DURATION=$(DURATION) seconds)"
 	@echo "make test      run the whole test suite (real Mosquitto, PostgreSQL, pymodbus)"
 	@echo "make lint      ruff + mypy"
+	@echo "make bench-ingest  points/s through broker + ingest vs raw COPY"
 	@echo "make bootstrap install Debian packages and the virtual environment only"
 
 bootstrap: system venv
@@ -34,6 +35,10 @@ demo: system venv
 
 test: system venv
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Benchmarks print the project's figure, a baseline measured in the same run, and their ratio.
+bench-ingest: system venv
+	$(BIN)/python -m bench.ingest
 
 test-unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -75,6 +75,8 @@ class MqttClient(AsyncService):
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
+        self._client.on_unsubscribe = self._on_unsubscribe
+        self._unsubscribed: asyncio.Event | None = None
 
     async def start(self) -> None:
         """Connect and wait for the broker's CONNACK (BrokerError after the connect timeout)."""
@@ -151,6 +153,20 @@ class MqttClient(AsyncService):
         self._subscriptions = (*self._subscriptions, topic)
         self._client.subscribe(topic, qos=qos)
 
+    async def unsubscribe(self, topic: str, timeout_s: float = 5.0) -> bool:
+        """Unsubscribe and wait for the broker's UNSUBACK; False if it did not come in time."""
+        self._subscriptions = tuple(t for t in self._subscriptions if t != topic)
+        done = asyncio.Event()
+        self._unsubscribed = done
+        result, _ = self._client.unsubscribe(topic)
+        if result != paho.MQTT_ERR_SUCCESS:
+            return False
+        try:
+            await asyncio.wait_for(done.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
     def ack(self, message: Message) -> None:
         """Acknowledge a message received with manual_ack (sends the PUBACK)."""
         self._client.ack(message.mid, message.qos)
@@ -213,6 +229,17 @@ class MqttClient(AsyncService):
                 self._early[mid] = error
                 return
         self._loop.call_soon_threadsafe(_settle, fut, error)
+
+    def _on_unsubscribe(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if self._unsubscribed is not None:
+            self._loop.call_soon_threadsafe(self._unsubscribed.set)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         message = Message(msg.topic, bytes(msg.payload), msg.qos, msg.mid, msg.retain)

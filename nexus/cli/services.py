@@ -20,6 +20,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=os.environ.get("NEXUS_GATEWAY_CONFIG", "devices.yaml"),
         help="device configuration YAML (env NEXUS_GATEWAY_CONFIG)",
     )
+    run.add_argument(
+        "--publish-mode",
+        choices=["batch", "tag"],
+        default=os.environ.get("NEXUS_GATEWAY_PUBLISH_MODE", "batch"),
+        help="batch: one message per device poll (default); tag: one message per point "
+        "(env NEXUS_GATEWAY_PUBLISH_MODE)",
+    )
     _http_args(run)
     run.set_defaults(func=_run_gateway)
     check = gw_sub.add_parser("check", help="validate a device configuration and exit")
@@ -29,8 +36,36 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ingest = subparsers.add_parser("ingest", help="the ingest service")
     in_sub = ingest.add_subparsers(dest="action", required=True)
     run = in_sub.add_parser("run", help="consume MQTT and write to PostgreSQL")
-    run.add_argument("--batch-points", type=int, default=5000)
-    run.add_argument("--flush-interval", type=float, default=1.0, help="seconds")
+    run.add_argument(
+        "--batch-points",
+        type=int,
+        default=_env_int("NEXUS_INGEST_BATCH_POINTS", 5000),
+        help="points per database transaction (env NEXUS_INGEST_BATCH_POINTS)",
+    )
+    run.add_argument(
+        "--flush-interval",
+        type=float,
+        default=float(os.environ.get("NEXUS_INGEST_FLUSH_INTERVAL", "1.0")),
+        help="seconds a point may wait for its batch (env NEXUS_INGEST_FLUSH_INTERVAL)",
+    )
+    run.add_argument(
+        "--max-buffer-points",
+        type=int,
+        default=_env_int("NEXUS_INGEST_MAX_BUFFER_POINTS", 50_000),
+        help="points held while the database is away; then reading pauses "
+        "(env NEXUS_INGEST_MAX_BUFFER_POINTS)",
+    )
+    run.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=float(os.environ.get("NEXUS_INGEST_SHUTDOWN_TIMEOUT", "20")),
+        help="seconds to drain on SIGTERM; keep below the pod's grace period",
+    )
+    run.add_argument(
+        "--group",
+        default=os.environ.get("NEXUS_INGEST_GROUP", "ingestion"),
+        help="shared-subscription group (env NEXUS_INGEST_GROUP)",
+    )
     _http_args(run)
     run.set_defaults(func=_run_ingest)
 
@@ -44,6 +79,16 @@ def _http_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--http-port", type=int, default=int(os.environ.get("NEXUS_HTTP_PORT", "8081"))
     )
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"not an integer: {raw!r}", file="environment", field=name) from None
 
 
 def _replica_id(prefix: str) -> str:
@@ -62,6 +107,7 @@ def _check_gateway(args: argparse.Namespace) -> int:
 
 def _run_gateway(args: argparse.Namespace) -> int:
     from nexus.gateway.config import GatewayConfig
+    from nexus.gateway.publisher import PublishMode
     from nexus.gateway.service import Gateway
     from nexus.settings import mqtt_from_env
 
@@ -76,6 +122,7 @@ def _run_gateway(args: argparse.Namespace) -> int:
             gateway_id=gateway_id,
             http_host=args.http_host,
             http_port=args.http_port,
+            publish_mode=PublishMode(args.publish_mode),
         ):
             await stop.wait()
         return 0
@@ -89,15 +136,24 @@ def _run_ingest(args: argparse.Namespace) -> int:
 
     if args.batch_points < 1 or args.flush_interval <= 0:
         raise ConfigError("must be positive", field="--batch-points/--flush-interval")
-    mqtt = mqtt_from_env(client_id=os.environ.get("NEXUS_MQTT_CLIENT_ID") or _replica_id("ingest"))
+    if args.max_buffer_points < args.batch_points:
+        raise ConfigError("must be at least --batch-points", field="--max-buffer-points")
+    # A day: a replica killed outright gets its unacknowledged messages back when it returns.
+    mqtt = mqtt_from_env(
+        client_id=os.environ.get("NEXUS_MQTT_CLIENT_ID") or _replica_id("ingest"),
+        session_expiry_s=86400,
+    )
     dsn = db_dsn_from_env()
 
     async def main(stop: asyncio.Event) -> int:
         async with Ingest(
             mqtt=mqtt,
             db_dsn=dsn,
+            group=args.group,
             batch_points=args.batch_points,
             flush_interval_s=args.flush_interval,
+            max_buffer_points=args.max_buffer_points,
+            shutdown_timeout_s=args.shutdown_timeout,
             http_host=args.http_host,
             http_port=args.http_port,
         ):

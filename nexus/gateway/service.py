@@ -11,7 +11,7 @@ from nexus.gateway.config import GatewayConfig
 from nexus.gateway.metrics import GatewayMetrics
 from nexus.gateway.modbus.adapter import ModbusAdapter
 from nexus.gateway.poller import DevicePoller, DeviceStatus
-from nexus.gateway.publisher import AckCallback, Publisher
+from nexus.gateway.publisher import AckCallback, Publisher, PublishMode
 from nexus.http import HealthServer
 from nexus.lifecycle import AsyncService
 from nexus.mqtt import MqttClient
@@ -32,6 +32,7 @@ class Gateway(AsyncService):
         http_host: str = "127.0.0.1",
         http_port: int | None = 8081,
         on_acked: AckCallback | None = None,
+        publish_mode: PublishMode = PublishMode.BATCH,
         drain_timeout_s: float = 10.0,
     ) -> None:
         self.config = config
@@ -39,6 +40,7 @@ class Gateway(AsyncService):
         self.metrics = GatewayMetrics()
         self._mqtt_settings = mqtt
         self._on_acked = on_acked
+        self._publish_mode = publish_mode
         self._drain_timeout_s = drain_timeout_s
         self._http_host = http_host
         self._http_port = http_port
@@ -75,7 +77,11 @@ class Gateway(AsyncService):
         self._mqtt = MqttClient(self._mqtt_settings)
         await self._mqtt.start()
         self._publisher = Publisher(
-            self._mqtt, gateway_id=self.gateway_id, metrics=self.metrics, on_acked=self._on_acked
+            self._mqtt,
+            gateway_id=self.gateway_id,
+            metrics=self.metrics,
+            mode=self._publish_mode,
+            on_acked=self._on_acked,
         )
         for device, status in zip(self.config.devices, self.statuses, strict=True):
             poller = DevicePoller(ModbusAdapter(device), status, self._publisher, self.metrics)

@@ -23,6 +23,12 @@ class IngestMetrics:
         self.buffered = Gauge(
             "nexus_ingest_buffered_points", "Points waiting for a commit", registry=r
         )
+        self.duplicates = Counter(
+            "nexus_ingest_duplicates_skipped", "Redelivered points already stored", registry=r
+        )
+        self.backpressure = Gauge(
+            "nexus_ingest_backpressure", "1 while the buffer is full and reading paused", registry=r
+        )
         self.write_errors = Counter(
             "nexus_ingest_write_errors", "Failed database writes", registry=r
         )

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS metrics (
     seq       bigint,
     gateway   text
 );
-CREATE INDEX IF NOT EXISTS metrics_topic_time_idx ON metrics (topic, time DESC);
+-- One point per tag and instant: a redelivered message can never create a second row.
+CREATE UNIQUE INDEX IF NOT EXISTS metrics_topic_time_key ON metrics (topic, time);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id          bigserial   PRIMARY KEY,
     received_at timestamptz NOT NULL DEFAULT now(),

@@ -1,20 +1,31 @@
-"""The ingest service: shared subscription → batches → COPY → commit → acknowledge."""
+"""The ingest service: shared subscription → bounded buffer → COPY → commit → acknowledge.
+
+Two tasks share one buffer of received, not yet committed messages:
+
+- the **consumer** decodes messages into rows (or dead letters) and appends them; when the buffer
+  holds ``max_buffer_points`` it stops taking messages. Nothing is acknowledged meanwhile, so the
+  broker's in-flight window fills and the broker stops sending: backpressure, not loss.
+- the **flusher** takes whole messages from the front, up to ``batch_points`` rows or whatever
+  waited ``flush_interval_s``, writes them in one transaction, and only after the commit sends
+  their PUBACKs, in the order received. A failed write is retried with backoff, the same batch,
+  for as long as it takes; ``/ready`` says not ready meanwhile.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import random
 import time
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 
-import asyncpg
-
+from nexus.backoff import Backoff
 from nexus.errors import PayloadError
 from nexus.http import HealthServer
 from nexus.ingest.decode import Row, decode_message
 from nexus.ingest.metrics import IngestMetrics
-from nexus.ingest.writer import DeadLetter, Writer
+from nexus.ingest.writer import POISON_ERRORS, TRANSIENT_ERRORS, DeadLetter, Writer
 from nexus.lifecycle import AsyncService
 from nexus.mqtt import Message, MqttClient
 from nexus.settings import MqttSettings
@@ -25,24 +36,48 @@ DATA_TOPIC = "dev/#"
 
 
 @dataclass(slots=True)
-class Batch:
-    rows: list[Row] = field(default_factory=list)
-    dead: list[DeadLetter] = field(default_factory=list)
-    messages: list[Message] = field(default_factory=list)
-    started: float = 0.0
+class Entry:
+    """One received message and what it becomes in the historian."""
 
-    def add(self, message: Message) -> None:
-        if not self.messages:
-            self.started = time.perf_counter()
-        self.messages.append(message)
-        try:
-            self.rows.append(decode_message(message.topic, message.payload))
-        except PayloadError as exc:
-            self.dead.append((message.topic, message.payload, exc.reason))
+    message: Message
+    rows: list[Row]
+    dead: DeadLetter | None
+    received: float
+    points: int = 0
+    """Rows this entry holds in the buffer (kept when the rows are later refused)."""
+
+    def __post_init__(self) -> None:
+        self.points = len(self.rows)
+
+
+@dataclass(slots=True)
+class Batch:
+    entries: list[Entry]
+
+    @property
+    def rows(self) -> list[Row]:
+        return [row for e in self.entries for row in e.rows]
+
+    @property
+    def dead(self) -> list[DeadLetter]:
+        return [e.dead for e in self.entries if e.dead is not None]
+
+    @property
+    def points(self) -> int:
+        return sum(len(e.rows) for e in self.entries)
+
+
+def to_entry(message: Message) -> Entry:
+    try:
+        return Entry(
+            message, decode_message(message.topic, message.payload), None, time.monotonic()
+        )
+    except PayloadError as exc:
+        return Entry(message, [], (message.topic, message.payload, exc.reason), time.monotonic())
 
 
 class Ingest(AsyncService):
-    """``async with Ingest(mqtt=..., db_dsn=...)``: consumes until the block ends, then flushes."""
+    """``async with Ingest(mqtt=..., db_dsn=...)``: consumes until the block ends, then drains."""
 
     def __init__(
         self,
@@ -52,25 +87,44 @@ class Ingest(AsyncService):
         group: str = "ingestion",
         batch_points: int = 5000,
         flush_interval_s: float = 1.0,
+        max_buffer_points: int = 50_000,
+        shutdown_timeout_s: float = 20.0,
+        quiet_period_s: float = 0.5,
         http_host: str = "127.0.0.1",
         http_port: int | None = 8081,
     ) -> None:
-        # Acknowledge-after-commit needs a session that outlives a reconnect.
+        if batch_points < 1 or max_buffer_points < batch_points:
+            raise ValueError("need 1 <= batch_points <= max_buffer_points")
+        # Acknowledge-after-commit needs a session that outlives a reconnect or a restart.
         self._mqtt_settings = mqtt.model_copy(update={"clean_start": False})
-        self._subscription = f"$share/{group}/{DATA_TOPIC}"
-        self._batch_points = batch_points
-        self._flush_interval_s = flush_interval_s
+        self.subscription = f"$share/{group}/{DATA_TOPIC}"
+        self.batch_points = batch_points
+        self.flush_interval_s = flush_interval_s
+        self.max_buffer_points = max_buffer_points
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self.quiet_period_s = quiet_period_s
         self.metrics = IngestMetrics()
         self.writer = Writer(db_dsn)
         self._http_host = http_host
         self._http_port = http_port
         self.http: HealthServer | None = None
         self._mqtt: MqttClient | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._pending: deque[Entry] = deque()
+        self._buffered = 0
+        self._space = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._consuming = True
+        self._consumer_done = False
+        self._tasks: list[asyncio.Task[None]] = []
         self._db_ok = False
+        self.messages_received = 0
         self.points_stored = 0
+        self.duplicates_skipped = 0
         self.dead_lettered = 0
+
+    @property
+    def buffered_points(self) -> int:
+        return self._buffered
 
     async def start(self) -> None:
         if self._http_port is not None:
@@ -81,39 +135,58 @@ class Ingest(AsyncService):
                 ready=self._ready,
             )
             await self.http.start()
-        await self.writer.connect_with_backoff(self._stopping)
+        await self.writer.connect_with_backoff()
         self._db_ok = True
         self._mqtt = MqttClient(
-            self._mqtt_settings, manual_ack=True, subscriptions=(self._subscription,)
+            self._mqtt_settings, manual_ack=True, subscriptions=(self.subscription,)
         )
         await self._mqtt.start()
         log.info(
-            "ingest consuming %s (batches of %d points or %.1f s)",
-            self._subscription,
-            self._batch_points,
-            self._flush_interval_s,
+            "ingest %s consuming %s (batches of %d points or %.1f s, buffer %d points)",
+            self._mqtt_settings.client_id,
+            self.subscription,
+            self.batch_points,
+            self.flush_interval_s,
+            self.max_buffer_points,
         )
-        self._task = asyncio.create_task(self._consume(self._mqtt), name="ingest:consume")
+        self._tasks = [
+            asyncio.create_task(self._consume(self._mqtt), name="ingest:consume"),
+            asyncio.create_task(self._flush_loop(self._mqtt), name="ingest:flush"),
+        ]
 
-    async def stop(self, timeout_s: float = 20.0) -> None:
-        """Stop consuming, write and acknowledge what was received, disconnect."""
-        self._stopping.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout_s)
-            except TimeoutError:
+    async def stop(self) -> None:
+        """Graceful shutdown, bounded by ``shutdown_timeout_s`` (fits a Kubernetes grace period).
+
+        Stop taking messages, write and acknowledge everything received, disconnect. The
+        persistent session stays subscribed: messages routed to this replica while it is away
+        wait in the broker for its return under the same client id (never dropped because a
+        shared-subscription group was momentarily empty). Whatever is not committed by the
+        deadline stays unacknowledged: redelivered, not lost.
+        """
+        self._consuming = False
+        self._wake.set()
+        self._space.set()
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=self.shutdown_timeout_s)
+            for task in late:
+                task.cancel()
+            if late:
                 log.error(
-                    "ingest did not flush within %.0f s; unacknowledged messages are redelivered",
-                    timeout_s,
+                    "shutdown deadline reached with %d points not committed; they stay "
+                    "unacknowledged and will be redelivered",
+                    self._buffered,
                 )
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks = []
         if self._mqtt is not None:
             await self._mqtt.stop()
         await self.writer.close()
         if self.http is not None:
             await self.http.stop()
         log.info(
-            "ingest stopped: %d points stored, %d dead letters",
+            "ingest stopped: %d points stored, %d duplicates skipped, %d dead letters",
             self.points_stored,
+            self.duplicates_skipped,
             self.dead_lettered,
         )
 
@@ -126,68 +199,138 @@ class Ingest(AsyncService):
 
     async def _consume(self, mqtt: MqttClient) -> None:
         queue = mqtt.messages
-        while True:
-            batch = Batch()
-            deadline = time.monotonic() + self._flush_interval_s
-            while len(batch.rows) < self._batch_points:
-                if self._stopping.is_set():
-                    while not queue.empty() and len(batch.rows) < self._batch_points:
-                        batch.add(queue.get_nowait())
-                    break
-                if not batch.messages:
-                    deadline = time.monotonic() + self._flush_interval_s
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    message = await asyncio.wait_for(queue.get(), min(remaining, 0.2))
-                except TimeoutError:
-                    continue
-                batch.add(message)
-                self.metrics.received.inc()
-            if batch.messages:
-                await self._flush(mqtt, batch)
-            if self._stopping.is_set() and queue.empty():
-                return
+        while self._consuming:
+            if self._buffered >= self.max_buffer_points:
+                self.metrics.backpressure.set(1)
+                self._space.clear()
+                await self._space.wait()
+                continue
+            self.metrics.backpressure.set(0)
+            try:
+                message = await asyncio.wait_for(queue.get(), 0.2)
+            except TimeoutError:
+                continue
+            self._accept(message)
+        # Stopping: what was already delivered to us is written too, as far as the buffer allows.
+        while not queue.empty() and self._buffered < self.max_buffer_points:
+            self._accept(queue.get_nowait())
+        self._consumer_done = True
+        self._wake.set()
 
-    async def _flush(self, mqtt: MqttClient, batch: Batch) -> None:
-        """Write until it commits (retrying with backoff), then acknowledge every message."""
-        self.metrics.buffered.set(len(batch.rows))
-        delay = 0.2
+    def _accept(self, message: Message) -> None:
+        entry = to_entry(message)
+        self.messages_received += 1
+        self.metrics.received.inc()
+        self._pending.append(entry)
+        self._buffered += len(entry.rows)
+        self.metrics.buffered.set(self._buffered)
+        if self._buffered >= self.batch_points:
+            self._wake.set()
+
+    def _take_batch(self) -> Batch | None:
+        if not self._pending:
+            return None
+        due = time.monotonic() - self._pending[0].received >= self.flush_interval_s
+        if self._buffered < self.batch_points and not due and self._consuming:
+            return None
+        entries: list[Entry] = []
+        points = 0
+        for entry in self._pending:
+            if entries and points + len(entry.rows) > self.batch_points:
+                break
+            entries.append(entry)
+            points += len(entry.rows)
+        return Batch(entries)
+
+    async def _flush_loop(self, mqtt: MqttClient) -> None:
+        while True:
+            batch = self._take_batch()
+            if batch is None:
+                if self._consumer_done and not self._pending:
+                    return
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._time_to_due())
+                continue
+            await self._commit(mqtt, batch)
+
+    def _time_to_due(self) -> float:
+        if not self._pending:
+            return 0.2
+        age = time.monotonic() - self._pending[0].received
+        return max(0.01, min(0.2, self.flush_interval_s - age))
+
+    async def _commit(self, mqtt: MqttClient, batch: Batch) -> None:
+        """Write the batch (retrying transient failures), then acknowledge its messages."""
+        backoff = Backoff(base=0.2, cap=10.0)
+        rows, dead = batch.rows, batch.dead
         while True:
             started = time.perf_counter()
             try:
-                await self.writer.write(batch.rows, batch.dead)
+                result = await self.writer.write(rows, dead)
                 break
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except POISON_ERRORS as exc:
+                log.error("batch refused by the database (%s); isolating the bad messages", exc)
+                await self._commit_one_by_one(batch)
+                return
+            except TRANSIENT_ERRORS as exc:
+                if self._db_ok:
+                    log.warning("database write failed (%s); buffering and retrying", exc)
                 self._db_ok = False
                 self.metrics.write_errors.inc()
-                log.warning(
-                    "write of %d points failed (%s); retrying in %.1f s",
-                    len(batch.rows),
-                    exc,
-                    delay,
-                )
                 await self.writer.close()
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                delay = min(delay * 2, 10.0)
+                await backoff.sleep()
         if not self._db_ok:
-            log.info("database writable again")
+            log.info("database writable again; draining %d buffered points", self._buffered)
         self._db_ok = True
-        now = time.perf_counter()
-        self.metrics.commit_seconds.observe(now - started)
-        self.metrics.batch_seconds.observe(now - batch.started)
-        for message in batch.messages:
-            mqtt.ack(message)
-        self.points_stored += len(batch.rows)
-        self.dead_lettered += len(batch.dead)
-        self.metrics.stored.inc(len(batch.rows))
-        self.metrics.buffered.set(0)
-        if batch.dead:
-            self.metrics.dead_lettered.inc(len(batch.dead))
+        elapsed = time.perf_counter() - started
+        self._settle(mqtt, batch, result.inserted, result.duplicates)
+        self.metrics.commit_seconds.observe(elapsed)
+
+    async def _commit_one_by_one(self, batch: Batch) -> None:
+        """Write each message alone; the ones the database refuses become dead letters."""
+        assert self._mqtt is not None
+        for entry in batch.entries:
+            one = Batch([entry])
+            while True:
+                try:
+                    result = await self.writer.write(one.rows, one.dead)
+                    self._settle(self._mqtt, one, result.inserted, result.duplicates)
+                    break
+                except POISON_ERRORS as exc:
+                    reason = f"refused by the database: {exc}"
+                    entry.rows, entry.dead = (
+                        [],
+                        (entry.message.topic, entry.message.payload, reason),
+                    )
+                except TRANSIENT_ERRORS:
+                    await self.writer.close()
+                    await Backoff(base=0.5, cap=5.0).sleep()
+
+    def _settle(self, mqtt: MqttClient, batch: Batch, inserted: int, duplicates: int) -> None:
+        """After the commit: acknowledge, count, free buffer space."""
+        now = time.monotonic()
+        for entry in batch.entries:
+            mqtt.ack(entry.message)
+        for _ in batch.entries:
+            done = self._pending.popleft()
+            self._buffered -= done.points
+        self.points_stored += inserted
+        self.duplicates_skipped += duplicates
+        dead = batch.dead
+        self.dead_lettered += len(dead)
+        self.metrics.stored.inc(inserted)
+        self.metrics.duplicates.inc(duplicates)
+        self.metrics.buffered.set(self._buffered)
+        self.metrics.batch_seconds.observe(now - batch.entries[0].received)
+        self._space.set()
+        if dead:
+            self.metrics.dead_lettered.inc(len(dead))
             log.warning(
                 "%d messages set aside in dead_letters, e.g. %s: %s",
-                len(batch.dead),
-                batch.dead[0][0],
-                batch.dead[0][2],
+                len(dead),
+                dead[0][0],
+                dead[0][2],
             )
+        if duplicates:
+            log.info("skipped %d points already stored (redelivered messages)", duplicates)

@@ -25,7 +25,7 @@ def good(seq: int) -> bytes:
 POISON = [
     (GOOD_TOPIC, b"{not json", "invalid payload"),
     (GOOD_TOPIC, b'{"v": "x", "ts": "noon", "seq": 1, "gw": "t"}', "$.ts"),
-    ("dev/s1/l1/dev-01", good(0), "outside the contract"),
+    ("dev/s1/l1", good(0), "outside the contract"),
     (GOOD_TOPIC, b'{"v": 1, "q": "perfect", "ts": 1703289600000, "seq": 1, "gw": "t"}', "quality"),
 ]
 

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from nexus.gateway.config import GatewayConfig
+from nexus.gateway.publisher import PublishMode
 from nexus.gateway.service import Gateway
 from nexus.ingest.service import Ingest
 from nexus.model.payload import PointPayload, split_topic
@@ -40,7 +41,9 @@ def as_published(value: float | int | bool, tag: str) -> float | int | bool:
     return value
 
 
+@pytest.mark.parametrize("mode", list(PublishMode))
 async def test_rows_equal_published_points_value_for_value(
+    mode: PublishMode,
     tmp_path: Path,
     stack: StackInfo,
     mqtt_settings: MqttSettings,
@@ -71,7 +74,12 @@ async def test_rows_equal_published_points_value_for_value(
             http_port=None,
         ) as ingest:
             async with Gateway(
-                config, mqtt=mqtt_settings, gateway_id="gw-test", http_port=None, on_acked=on_acked
+                config,
+                mqtt=mqtt_settings,
+                gateway_id="gw-test",
+                http_port=None,
+                on_acked=on_acked,
+                publish_mode=mode,
             ) as gateway:
                 await wait_until(
                     lambda: all(s.polls >= 3 for s in gateway.statuses), what="3 polls"
