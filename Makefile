@@ -54,3 +54,29 @@ format: venv
 
 clean:
 	rm -rf .run .mypy_cache .ruff_cache .pytest_cache
+
+# --- Deployment (deploy/, docs/deployment.md) ---------------------------------------------------
+IMAGE_PREFIX ?= nexus-edge
+IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+.PHONY: images chaos validate-deploy
+
+# Container images: nexus (gateway + ingest), twin, and load (when load/locustfile.py exists).
+images:
+	@command -v docker >/dev/null 2>&1 || { echo "make images: docker is not installed: https://docs.docker.com/engine/install/" >&2; exit 2; }
+	@docker info >/dev/null 2>&1 || { echo "make images: the Docker daemon is not reachable (is it running, and may this user use it?)" >&2; exit 2; }
+	docker build -f deploy/docker/nexus.Dockerfile -t $(IMAGE_PREFIX)/nexus:$(IMAGE_TAG) .
+	docker build -f deploy/docker/twin.Dockerfile -t $(IMAGE_PREFIX)/twin:$(IMAGE_TAG) .
+	@if [ -f load/locustfile.py ]; then \
+		docker build -f deploy/docker/load.Dockerfile -t $(IMAGE_PREFIX)/load:$(IMAGE_TAG) . ; \
+	else \
+		echo "make images: load/locustfile.py does not exist yet: the load image is skipped"; \
+	fi
+
+# Chaos timelines against a kind cluster (needs docker, kind, kubectl; KEEP=1 keeps the cluster).
+chaos: venv
+	PYTHON=$(abspath $(BIN))/python bash chaos/kind/run.sh
+
+# Offline checks of deploy/: kustomize rendering, API schemas, policies, Compose, Dockerfiles.
+validate-deploy: venv
+	$(BIN)/pytest tests/deploy $(PYTEST_ARGS)

@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# The NEXUS Edge services: one image, entry point `nexus`, for the gateway and the ingest.
+#   docker build -f deploy/docker/nexus.Dockerfile -t nexus-edge/nexus:0.1.0 .
+#   docker run nexus-edge/nexus:0.1.0 gateway run --config /etc/nexus/devices.yaml
+#   docker run nexus-edge/nexus:0.1.0 ingest run
+# Runs as UID 10001 on a read-only root filesystem; the only writable path it needs is /tmp
+# (mount a tmpfs / emptyDir there). Bytecode is compiled at build time, never written at run time.
+# Pin by digest for bit-for-bit rebuilds: python:3.11.13-slim-bookworm@sha256:<digest>.
+
+FROM python:3.11.13-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY nexus ./nexus
+COPY simulators ./simulators
+RUN pip install . && python -m compileall -q /opt/venv
+
+FROM python:3.11.13-slim-bookworm AS runtime
+RUN groupadd --gid 10001 nexus \
+    && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin nexus
+COPY --from=build /opt/venv /opt/venv
+COPY deploy/docker/healthcheck.py /usr/local/bin/nexus-healthcheck
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    NEXUS_HTTP_HOST=0.0.0.0 \
+    NEXUS_HTTP_PORT=8081
+WORKDIR /tmp
+USER 10001:10001
+# 8081: /health /ready /metrics (and the gateway's /devices API)
+EXPOSE 8081
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "/usr/local/bin/nexus-healthcheck", "http", "/health"]
+ENTRYPOINT ["nexus"]
+CMD ["--help"]
