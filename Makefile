@@ -15,6 +15,9 @@ help:
 	@echo "make lint      ruff + mypy"
 	@echo "make bench-ingest  points/s through broker + ingest vs raw COPY"
 	@echo "make bootstrap install Debian packages and the virtual environment only"
+	@echo "make validate-deploy  render and validate deploy/ offline"
+	@echo "make images    build the container images (needs Docker)"
+	@echo "make chaos     chaos runs against a kind cluster (needs Docker, kind, kubectl)"
 
 bootstrap: system venv
 
