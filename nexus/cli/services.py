@@ -107,6 +107,7 @@ def _check_gateway(args: argparse.Namespace) -> int:
 
 def _run_gateway(args: argparse.Namespace) -> int:
     from nexus.gateway.config import GatewayConfig
+    from nexus.gateway.ledger import AckLedger
     from nexus.gateway.publisher import PublishMode
     from nexus.gateway.service import Gateway
     from nexus.settings import mqtt_from_env
@@ -115,9 +116,20 @@ def _run_gateway(args: argparse.Namespace) -> int:
     gateway_id = os.environ.get("NEXUS_GATEWAY_ID") or _replica_id("gateway")
     mqtt = mqtt_from_env(client_id=os.environ.get("NEXUS_MQTT_CLIENT_ID") or gateway_id)
 
+    ledger_path = os.environ.get("NEXUS_GATEWAY_LEDGER")
+    ledger = AckLedger(ledger_path) if ledger_path else None
+
     async def main(stop: asyncio.Event) -> int:
+        try:
+            return await serve(stop)
+        finally:
+            if ledger is not None:
+                ledger.close()
+
+    async def serve(stop: asyncio.Event) -> int:
         async with Gateway(
             config,
+            on_acked=ledger.record if ledger is not None else None,
             mqtt=mqtt,
             gateway_id=gateway_id,
             http_host=args.http_host,
