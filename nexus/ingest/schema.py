@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS metrics (
     quality   smallint         NOT NULL,
     unit      text,
     seq       bigint,
-    gateway   text
+    gateway   text,
+    stored_at timestamptz      NOT NULL DEFAULT now()  -- commit time: end-to-end latency
 );
 -- One point per tag and instant: a redelivered message can never create a second row.
 CREATE UNIQUE INDEX IF NOT EXISTS metrics_topic_time_key ON metrics (topic, time);
