@@ -7,14 +7,17 @@ STAMP := $(VENV)/.installed
 DURATION ?= 30
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap system venv demo test test-unit lint format clean bench-ingest
+.PHONY: help bootstrap system venv demo test test-unit lint format clean bench-ingest bench-gateway bench
 
 help:
 	@echo "make demo      run a simulated plant end to end (DURATION=$(DURATION) seconds)"
 	@echo "make test      run the whole test suite (real Mosquitto, PostgreSQL, pymodbus)"
 	@echo "make lint      ruff + mypy"
 	@echo "make bench-ingest  points/s through broker + ingest vs raw COPY"
+	@echo "make bench-gateway tags/s and CPU per protocol vs the raw client libraries"
+	@echo "make bench     every benchmark"
 	@echo "make bootstrap install Debian packages and the virtual environment only"
+	@echo "make load-smoke  a short headless Locust run against the local stack (JSON summary)"
 	@echo "make validate-deploy  render and validate deploy/ offline"
 	@echo "make images    build the container images (needs Docker)"
 	@echo "make chaos     chaos runs against a kind cluster (needs Docker, kind, kubectl)"
@@ -42,6 +45,11 @@ test: system venv
 # Benchmarks print the project's figure, a baseline measured in the same run, and their ratio.
 bench-ingest: system venv
 	$(BIN)/python -m bench.ingest
+
+bench-gateway: system venv
+	$(BIN)/python -m bench.gateway
+
+bench: bench-ingest bench-gateway
 
 test-unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -83,3 +91,22 @@ chaos: venv
 # Offline checks of deploy/: kustomize rendering, API schemas, policies, Compose, Dockerfiles.
 validate-deploy: venv
 	$(BIN)/pytest tests/deploy $(PYTEST_ARGS)
+
+# --- Load (load/, docs/load-testing.md) ----------------------------------------------------------
+LOAD_ARGS ?=
+LOCUST_ARGS ?=
+
+.PHONY: load-smoke load-fleet load
+
+# A short headless device swarm (≤ 60 s) against a private local stack + ingest; JSON last line.
+load-smoke: system venv
+	$(BIN)/python -m load.smoke $(LOAD_ARGS)
+
+# The twin fleet and the gateway's device list grown step by step: poll latency, missed deadlines.
+load-fleet: system venv
+	$(BIN)/python -m load.fleet $(LOAD_ARGS)
+
+# Locust's web UI on http://127.0.0.1:8089 against the stack and ingest of this shell's NEXUS_*.
+load: venv
+	@test -n "$$NEXUS_MQTT_PORT" || { echo 'make load: no broker in the environment; first: eval "$$(.venv/bin/nexus stack up)" and .venv/bin/nexus ingest run --http-port 8082 & (docs/load-testing.md)' >&2; exit 2; }
+	$(BIN)/locust -f load/locustfile.py --web-host 127.0.0.1 $(LOCUST_ARGS)

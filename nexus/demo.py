@@ -24,7 +24,7 @@ from nexus.model.payload import PointPayload
 from nexus.settings import MqttSettings
 from nexus.stack.local import LocalStack, StackInfo
 from nexus.stack.tools import free_port_range
-from simulators.fleet import ModbusFleet
+from simulators.fleet import Fleet
 from simulators.plant import Plant, load_plant
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ async def _run_on_stack(
         username=stack.mqtt_username,
         password=stack.mqtt_password,
     )
-    async with ModbusFleet(plant):
+    async with Fleet(plant):
         async with Ingest(
             mqtt=base.model_copy(update={"client_id": "demo-ingest"}),
             db_dsn=stack.db_dsn,

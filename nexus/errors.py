@@ -63,3 +63,7 @@ class PayloadError(NexusError):
 
 class BrokerError(NexusError):
     """The MQTT broker refused the connection or a request."""
+
+
+class NoSubscribersError(BrokerError):
+    """The broker acknowledged a message with "no matching subscribers": nobody got it."""

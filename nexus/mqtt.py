@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -19,11 +20,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from nexus.errors import BrokerError
+from nexus.errors import BrokerError, NoSubscribersError
 from nexus.lifecycle import AsyncService
 from nexus.settings import MqttSettings
 
 log = logging.getLogger(__name__)
+
+NO_MATCHING_SUBSCRIBERS = 0x10
+"""MQTT 5 PUBACK reason: accepted, but nobody subscribes (e.g. a shared group whose members
+have not yet re-subscribed after a broker restart). The message was not delivered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +75,13 @@ class MqttClient(AsyncService):
             self._client.will_set(will[0], will[1], qos=1, retain=True)
         self._client.max_inflight_messages_set(settings.max_inflight)
         self._client.max_queued_messages_set(0)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # paho doubles its reconnect delay from min to max without jitter; drawing both per
+        # client spreads the reconnects of many clients when a broker comes back.
+        rng = random.Random()
+        self._client.reconnect_delay_set(
+            min_delay=rng.uniform(0.5, 1.5),  # type: ignore[arg-type]  # paho accepts floats
+            max_delay=rng.uniform(7.5, 12.5),  # type: ignore[arg-type]
+        )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
@@ -115,7 +126,10 @@ class MqttClient(AsyncService):
     async def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
     ) -> None:
-        """Publish and, for QoS 1, return once the broker has acknowledged (PUBACK)."""
+        """Publish and, for QoS 1, return once the broker has acknowledged (PUBACK).
+
+        Raises NoSubscribersError when the broker says nobody subscribes to the topic.
+        """
         await self.publish_nowait(topic, payload, qos=qos, retain=retain)
 
     async def publish_nowait(
@@ -220,9 +234,11 @@ class MqttClient(AsyncService):
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        error = (
-            BrokerError(f"broker rejected message {mid}: {reason}") if reason.is_failure else None
-        )
+        error: BrokerError | None = None
+        if reason.is_failure:
+            error = BrokerError(f"broker rejected message {mid}: {reason}")
+        elif reason.value == NO_MATCHING_SUBSCRIBERS:
+            error = NoSubscribersError(f"message {mid}: no matching subscribers")
         with self._lock:
             fut = self._pending.pop(mid, None)
             if fut is None:

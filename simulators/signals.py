@@ -1,11 +1,11 @@
 """Deterministic signal generators: each value is a pure function of (simulated time, seed).
 
 A signal is configured in the plant file by a mapping with a `kind` key; the kinds are
-`sine`, `ramp`, `random_walk`, `step`, `counter` and `constant`. `t` is the simulated time in
-seconds since the twin started (see `simulators.clock.SimClock`); `seed` is the tag's seed,
-derived from the plant seed, the device name and the tag name by `tag_seed` (a stable hash, so
-it is the same in every process and on every run). Only `random_walk` uses the seed; the other
-kinds are functions of `t` alone.
+`sine`, `ramp`, `random_walk`, `step`, `counter`, `constant` and `text` (strings). `t` is the
+simulated time in seconds since the twin started (see `simulators.clock.SimClock`); `seed` is
+the tag's seed, derived from the plant seed, the device name and the tag name by `tag_seed` (a
+stable hash, so it is the same in every process and on every run). Only `random_walk` uses the
+seed; the other kinds are functions of `t` alone.
 """
 
 from __future__ import annotations
@@ -179,10 +179,10 @@ class Counter(_Signal):
 
 
 class Constant(_Signal):
-    """Always `value`."""
+    """Always `value` (an integer stays exact: 64-bit limits are served as written)."""
 
     kind: Literal["constant"]
-    value: float
+    value: int | float
 
     def at(self, t: float, seed: int) -> float:
         return self.value
@@ -191,7 +191,28 @@ class Constant(_Signal):
         return self.value, self.value
 
 
+class Text(_Signal):
+    """Cycles through the strings `values`, holding each for `dwell_s` seconds (string tags)."""
+
+    kind: Literal["text"]
+    values: list[str] = Field(min_length=1)
+    dwell_s: float = Field(default=1.0, gt=0)
+
+    def index_at(self, t: float) -> int:
+        return math.floor(t / self.dwell_s) % len(self.values)
+
+    def at(self, t: float, seed: int) -> float:
+        """The index of the current string (a text has no numeric value)."""
+        return float(self.index_at(t))
+
+    def text_at(self, t: float) -> str:
+        return self.values[self.index_at(t)]
+
+    def bounds(self) -> tuple[float, float]:
+        return 0.0, float(len(self.values) - 1)
+
+
 Signal = Annotated[
-    Sine | Ramp | RandomWalk | Step | Counter | Constant, Field(discriminator="kind")
+    Sine | Ramp | RandomWalk | Step | Counter | Constant | Text, Field(discriminator="kind")
 ]
 """A signal configuration, chosen by its `kind`."""

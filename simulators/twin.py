@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from nexus.model.tags import ModbusDevice, ModbusTag, RegisterTable
-from simulators.modbus.encoding import RawValue, decode_raw, encode_raw, to_raw
-from simulators.signals import Signal
+from simulators.modbus.encoding import RawValue, decode_raw, encode_raw, encode_string, to_raw
+from simulators.signals import Signal, Text
+
+TagValue = float | int | bool | str
+"""What a tag serves: a number, a bool or a string."""
+
+
+def signal_value(signal: Signal, t: float, seed: int) -> float | str:
+    """The signal's value at `t`: a string for a text signal, else a number."""
+    if isinstance(signal, Text):
+        return signal.text_at(t)
+    return signal.at(t, seed)
+
 
 _TAG_FIELDS = set(ModbusTag.model_fields)
 
@@ -36,27 +48,29 @@ class TwinTag:
         """One past the last address the tag occupies."""
         return self.tag.address + self.tag.register_count
 
-    def signal_at(self, t: float) -> float:
+    def signal_at(self, t: float) -> float | str:
         """The ideal engineering value at simulated time `t`, before encoding."""
-        return self.signal.at(t, self.seed)
+        return signal_value(self.signal, t, self.seed)
 
     def raw_at(self, t: float) -> RawValue:
         """The raw value stored at `t` (rounded and clamped for integer types)."""
-        return to_raw(self.tag, self.signal.at(t, self.seed))
+        return to_raw(self.tag, self.signal_at(t))
 
-    def value_at(self, t: float) -> float | int | bool:
+    def value_at(self, t: float) -> TagValue:
         """The engineering value a correct reader decodes at `t` (raw · scale + offset)."""
         return decode_raw(self.tag, self.raw_at(t))
 
     def registers_at(self, t: float) -> list[int]:
         """The registers served at `t` (register tables only)."""
         raw = self.raw_at(t)
+        if isinstance(raw, str):
+            return encode_string(raw, self.tag.length or 0, self.tag.order)
         if isinstance(raw, bool):
             raise ValueError(f"tag {self.name} is a bit, not registers")
         return encode_raw(raw, self.tag.type, self.tag.order)
 
 
-def value_at(tag: TwinTag, t: float) -> float | int | bool:
+def value_at(tag: TwinTag, t: float) -> TagValue:
     """The engineering value the twin serves for `tag` at simulated time `t`."""
     return tag.value_at(t)
 
@@ -74,6 +88,7 @@ class TwinDevice:
     timeout_ms: int
     max_registers_per_read: int
     tags: tuple[TwinTag, ...]
+    protocol: Literal["modbus"] = "modbus"
 
     def tag(self, name: str) -> TwinTag:
         for tag in self.tags:
@@ -97,3 +112,6 @@ class TwinDevice:
                 ModbusTag.model_validate(t.tag.model_dump(include=_TAG_FIELDS)) for t in self.tags
             ],
         )
+
+    def gateway_device(self, host: str) -> ModbusDevice:
+        return self.modbus_device(host)

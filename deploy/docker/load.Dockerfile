@@ -16,7 +16,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY nexus ./nexus
 COPY simulators ./simulators
-RUN pip install . "locust==${LOCUST_VERSION}" && python -m compileall -q /opt/venv
+RUN pip install ".[load]" "locust==${LOCUST_VERSION}" && python -m compileall -q /opt/venv
 
 FROM python:3.11.13-slim-bookworm AS runtime
 RUN groupadd --gid 10001 nexus \

@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 # The digital twin: a fleet of simulated PLCs from a plant file (`nexus sim fleet`).
 #   docker build -f deploy/docker/twin.Dockerfile -t nexus-edge/twin:0.1.0 .
-#   docker run -p 5020-5044:5020-5044 nexus-edge/twin:0.1.0
-# The demo plant has 25 Modbus devices: device i listens on 5020 + i. Another plant file can be
+#   docker run -p 5020-5050:5020-5050 nexus-edge/twin:0.1.0
+# The demo plant has 25 Modbus devices, 3 OPC UA servers and 3 S7 PLCs: device i listens on
+# 5020 + i (5020-5050). Another plant file can be
 # mounted and named: docker run ... nexus-edge/twin:0.1.0 /plants/mine.yaml --host 0.0.0.0 ...
 # Runs as UID 10001 on a read-only root filesystem; writable: /tmp (tmpfs / emptyDir).
 
@@ -28,7 +29,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 WORKDIR /tmp
 USER 10001:10001
-EXPOSE 5020-5044
+EXPOSE 5020-5050
 # The first device's port answers once the fleet is up.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "/usr/local/bin/nexus-healthcheck", "tcp", "5020"]

@@ -5,8 +5,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from nexus.cli import demo, services, sim, stack
+from nexus.cli import conformance, demo, scenario, services, sim, stack
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-REGISTRARS: list[Registrar] = [stack.register, sim.register, services.register, demo.register]
+REGISTRARS: list[Registrar] = [
+    stack.register,
+    sim.register,
+    services.register,
+    demo.register,
+    conformance.register,
+    scenario.register,
+]

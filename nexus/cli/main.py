@@ -13,6 +13,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 
+NOISY_LIBRARIES = ("asyncua", "snap7")
+
 
 def build_parser() -> argparse.ArgumentParser:
     from nexus.cli import commands
@@ -35,6 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        # the protocol libraries log every connection, session and publish response at INFO
+        for name in NOISY_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         code: int = args.func(args)
     except ConfigError as exc:

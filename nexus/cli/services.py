@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import socket
+from pathlib import Path
 
 from nexus.cli.runner import run_until_signalled
 from nexus.errors import ConfigError
@@ -26,6 +27,36 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=os.environ.get("NEXUS_GATEWAY_PUBLISH_MODE", "batch"),
         help="batch: one message per device poll (default); tag: one message per point "
         "(env NEXUS_GATEWAY_PUBLISH_MODE)",
+    )
+    run.add_argument(
+        "--spool-dir",
+        default=os.environ.get("NEXUS_GATEWAY_SPOOL_DIR"),
+        help="store-and-forward directory; put it on a persistent volume "
+        "(env NEXUS_GATEWAY_SPOOL_DIR; default .run/spool/GATEWAY_ID)",
+    )
+    run.add_argument(
+        "--spool-max-mb",
+        type=int,
+        default=_env_int("NEXUS_GATEWAY_SPOOL_MAX_MB", 512),
+        help="spool size bound; beyond it the oldest messages are dropped and counted",
+    )
+    run.add_argument(
+        "--group",
+        default=os.environ.get("NEXUS_GATEWAY_GROUP"),
+        help="share the device file with the other live replicas of this group "
+        "(env NEXUS_GATEWAY_GROUP; default: poll every device)",
+    )
+    run.add_argument(
+        "--reload-interval",
+        type=float,
+        default=2.0,
+        help="seconds between checks of the device file for changes (0 turns reloading off)",
+    )
+    run.add_argument(
+        "--api-port",
+        type=int,
+        default=_env_int("NEXUS_API_PORT", 8080),
+        help="device API port (env NEXUS_API_PORT; 0 picks a free port)",
     )
     _http_args(run)
     run.set_defaults(func=_run_gateway)
@@ -114,7 +145,12 @@ def _run_gateway(args: argparse.Namespace) -> int:
 
     config = GatewayConfig.load(args.config)
     gateway_id = os.environ.get("NEXUS_GATEWAY_ID") or _replica_id("gateway")
-    mqtt = mqtt_from_env(client_id=os.environ.get("NEXUS_MQTT_CLIENT_ID") or gateway_id)
+    # Sharing the fleet: a replica cut off without a goodbye is declared dead by the broker
+    # after 1.5 keep-alives, so its devices move within 15 s.
+    mqtt = mqtt_from_env(
+        client_id=os.environ.get("NEXUS_MQTT_CLIENT_ID") or gateway_id,
+        keepalive_s=10 if args.group else 30,
+    )
 
     ledger_path = os.environ.get("NEXUS_GATEWAY_LEDGER")
     ledger = AckLedger(ledger_path) if ledger_path else None
@@ -135,6 +171,12 @@ def _run_gateway(args: argparse.Namespace) -> int:
             http_host=args.http_host,
             http_port=args.http_port,
             publish_mode=PublishMode(args.publish_mode),
+            api_port=args.api_port,
+            spool_dir=Path(args.spool_dir or f".run/spool/{gateway_id}"),
+            spool_max_bytes=args.spool_max_mb * 1024 * 1024,
+            group=args.group,
+            config_path=Path(args.config) if args.reload_interval > 0 else None,
+            reload_interval_s=args.reload_interval or 2.0,
         ):
             await stop.wait()
         return 0

@@ -1,7 +1,7 @@
 """`nexus sim`: run the digital twin.
 
 nexus sim fleet PLANT [--host H] [--base-port N] [--speed X]
-    serve every Modbus device of the plant until Ctrl-C or SIGTERM
+    serve every device of the plant (Modbus, OPC UA, S7) until Ctrl-C or SIGTERM
 nexus sim devices PLANT [--host H] [--base-port N] [-o FILE]
     print (or write) the gateway's device file for the plant
 """
@@ -28,9 +28,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sim = subparsers.add_parser("sim", help="run the digital twin (simulated plant)")
     commands = sim.add_subparsers(dest="sim_command", required=True, metavar="SIM_COMMAND")
 
-    fleet = commands.add_parser("fleet", help="serve every Modbus device of a plant")
+    fleet = commands.add_parser("fleet", help="serve every device of a plant")
     fleet.add_argument("plant", type=Path, help="plant file (scenarios/plants/*.yaml)")
-    fleet.add_argument("--host", help="address to listen on (default: the plant's modbus.host)")
+    fleet.add_argument("--host", help="address to listen on (default: each protocol's listen host)")
     fleet.add_argument("--base-port", type=int, help="first port (default: the plant's)")
     fleet.add_argument(
         "--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)"
@@ -74,29 +74,35 @@ def run_fleet(args: argparse.Namespace) -> int:
         raise ConfigError("must not be negative", field="--speed")
     plant = _plant(args)
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        logging.getLogger("pymodbus").setLevel(logging.WARNING)  # it logs every server start
+        # they log every server start, connection and subscription at INFO
+        for name in ("pymodbus", "asyncua", "snap7"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     asyncio.run(_serve(plant, args.host, args.speed))
     return 0
 
 
 async def _serve(plant: Plant, host: str | None, speed: float) -> None:
-    from simulators.fleet import ModbusFleet
+    from simulators.fleet import Fleet
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with ModbusFleet(plant, host=host, speed=speed) as fleet:
+        async with Fleet(plant, host=host, speed=speed) as fleet:
             for device in fleet.devices:
+                where = f"{fleet.hosts[device.protocol]}:{device.port}"
+                if device.protocol == "modbus":
+                    where += f" unit {device.unit_id}"
+                elif device.protocol == "s7":
+                    where += f" rack {device.rack} slot {device.slot}"
                 log.info(
-                    "%s/%s/%s: %s:%d unit %d, %d tags",
+                    "%s/%s/%s: %s %s, %d tags",
                     device.site,
                     device.line,
                     device.name,
-                    fleet.host,
-                    device.port,
-                    device.unit_id,
+                    device.protocol,
+                    where,
                     len(device.tags),
                 )
             log.info("serving until Ctrl-C or SIGTERM")

@@ -24,6 +24,11 @@ class DeviceAdapter(Protocol):
     ``read`` returns one reading per configured tag: a tag whose block the device refused gets
     quality bad and no value. A failure of the whole device (timeout, refused connection) raises
     a ``nexus.errors.DeviceError``; the adapter reconnects on the next ``read``.
+
+    A device that reports by exception (OPC UA in subscription mode) returns instead the
+    readings that arrived since the previous ``read`` (possibly none), so the same poller
+    publishes them on the same schedule; a lost session raises DeviceError like a failed poll.
+    Adapters are made from the device configuration by ``nexus.gateway.adapters.make_adapter``.
     """
 
     @property

@@ -7,15 +7,15 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nexus.model.loading import load_yaml_model
-from nexus.model.tags import ModbusDevice
+from nexus.model.tags import Device
 
 
 class GatewayConfig(BaseModel):
-    """``devices:`` — the list of devices this gateway polls."""
+    """``devices:`` — the list of devices this gateway polls, of any protocol."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    devices: list[ModbusDevice] = Field(min_length=1)
+    devices: list[Device] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _unique_devices(self) -> GatewayConfig:

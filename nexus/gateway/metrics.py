@@ -38,6 +38,32 @@ class GatewayMetrics:
         self.device_up = Gauge(
             "nexus_gateway_device_up", "1 when the last poll succeeded", ["device"], registry=r
         )
+        self.breaker_open = Gauge(
+            "nexus_gateway_breaker_open",
+            "1 while the device's circuit is open",
+            ["device"],
+            registry=r,
+        )
+        self.reconnect_attempts = Counter(
+            "nexus_gateway_reconnect_attempts",
+            "Polls of devices that were down (each opens a connection)",
+            ["protocol"],
+            registry=r,
+        )
+        self.undelivered_points = Counter(
+            "nexus_gateway_undelivered_points",
+            "Points the broker took with no subscriber, and no spool to keep them",
+            registry=r,
+        )
+        self.spooled_points = Counter(
+            "nexus_gateway_spooled_points", "Points written to the disk spool", registry=r
+        )
+        self.spool_bytes = Gauge("nexus_gateway_spool_bytes", "Size of the disk spool", registry=r)
+        self.spool_evicted_points = Counter(
+            "nexus_gateway_spool_evicted_points",
+            "Points dropped because the spool was full (data lost)",
+            registry=r,
+        )
         self.inflight = Gauge(
             "nexus_gateway_publish_inflight", "Points published, not yet acknowledged", registry=r
         )

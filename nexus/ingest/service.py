@@ -74,6 +74,10 @@ def to_entry(message: Message) -> Entry:
         )
     except PayloadError as exc:
         return Entry(message, [], (message.topic, message.payload, exc.reason), time.monotonic())
+    except Exception as exc:  # a decoder bug must cost one message, never the service
+        log.exception("unexpected error decoding a message on %s", message.topic)
+        reason = f"unexpected decoding error: {exc!r}"
+        return Entry(message, [], (message.topic, message.payload, reason), time.monotonic())
 
 
 class Ingest(AsyncService):
@@ -116,6 +120,9 @@ class Ingest(AsyncService):
         self._consuming = True
         self._consumer_done = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._watchdog: asyncio.Task[None] | None = None
+        self._last_attempt = time.monotonic()
+        self._last_commit = time.monotonic()
         self._db_ok = False
         self.messages_received = 0
         self.points_stored = 0
@@ -153,6 +160,7 @@ class Ingest(AsyncService):
             asyncio.create_task(self._consume(self._mqtt), name="ingest:consume"),
             asyncio.create_task(self._flush_loop(self._mqtt), name="ingest:flush"),
         ]
+        self._watchdog = asyncio.create_task(self._watch(), name="ingest:watchdog")
 
     async def stop(self) -> None:
         """Graceful shutdown, bounded by ``shutdown_timeout_s`` (fits a Kubernetes grace period).
@@ -166,6 +174,9 @@ class Ingest(AsyncService):
         self._consuming = False
         self._wake.set()
         self._space.set()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.gather(self._watchdog, return_exceptions=True)
         if self._tasks:
             _, late = await asyncio.wait(self._tasks, timeout=self.shutdown_timeout_s)
             for task in late:
@@ -266,6 +277,7 @@ class Ingest(AsyncService):
         rows, dead = batch.rows, batch.dead
         while True:
             started = time.perf_counter()
+            self._last_attempt = time.monotonic()
             try:
                 result = await self.writer.write(rows, dead)
                 break
@@ -273,8 +285,10 @@ class Ingest(AsyncService):
                 log.error("batch refused by the database (%s); isolating the bad messages", exc)
                 await self._commit_one_by_one(batch)
                 return
-            except TRANSIENT_ERRORS as exc:
-                if self._db_ok:
+            except Exception as exc:  # transient, or unknown: retry, never give the batch up
+                if not isinstance(exc, TRANSIENT_ERRORS):
+                    log.exception("unexpected error writing a batch; retrying")
+                elif self._db_ok:
                     log.warning("database write failed (%s); buffering and retrying", exc)
                 self._db_ok = False
                 self.metrics.write_errors.inc()
@@ -303,13 +317,34 @@ class Ingest(AsyncService):
                         [],
                         (entry.message.topic, entry.message.payload, reason),
                     )
-                except TRANSIENT_ERRORS:
+                except Exception:
+                    log.exception("writing one message failed; retrying")
                     await self.writer.close()
                     await Backoff(base=0.5, cap=5.0).sleep()
+
+    async def _watch(self, every_s: float = 10.0) -> None:
+        """One line every `every_s` while points wait and nothing commits: what is stuck, where."""
+        while True:
+            await asyncio.sleep(every_s)
+            now = time.monotonic()
+            if not self._pending or now - self._last_commit < every_s:
+                continue
+            log.warning(
+                "%d points waiting, the oldest for %.0f s; last commit %.0f s ago, last write "
+                "attempt %.0f s ago; database %s; broker %s; reading %s",
+                self._buffered,
+                now - self._pending[0].received,
+                now - self._last_commit,
+                now - self._last_attempt,
+                "writable" if self._db_ok else "failing",
+                "connected" if self._mqtt and self._mqtt.connected.is_set() else "disconnected",
+                "paused (buffer full)" if self._buffered >= self.max_buffer_points else "on",
+            )
 
     def _settle(self, mqtt: MqttClient, batch: Batch, inserted: int, duplicates: int) -> None:
         """After the commit: acknowledge, count, free buffer space."""
         now = time.monotonic()
+        self._last_commit = now
         for entry in batch.entries:
             mqtt.ack(entry.message)
         for _ in batch.entries:

@@ -76,7 +76,7 @@ def _prctl() -> Callable[..., int] | None:
     return prctl
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """A preexec_fn that makes the child get SIGKILL when this process dies (Linux only).
 
     It runs after Popen changed the child's user: the kernel clears the parent-death signal
@@ -258,7 +258,7 @@ async def spawn(
             stderr=log_fd,
             cwd=cwd,
             start_new_session=True,
-            preexec_fn=_die_with_parent(),
+            preexec_fn=die_with_parent(),
             **_user_kwargs(user),
         )
     except OSError as exc:

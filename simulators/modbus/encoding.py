@@ -27,7 +27,7 @@ from pymodbus.client import ModbusTcpClient
 
 from nexus.model.tags import ByteOrder, DataType, ModbusTag
 
-RawValue = int | float | bool
+RawValue = int | float | bool | str
 
 _PYMODBUS_TYPE = {
     DataType.INT16: ModbusTcpClient.DATATYPE.INT16,
@@ -58,19 +58,31 @@ def is_integer(data_type: DataType) -> bool:
 
 
 def raw_unclamped(tag: ModbusTag, value: float) -> float:
-    """(value - offset) / scale: the raw value before rounding and clamping."""
+    """(value - offset) / scale: the raw value before rounding and clamping.
+
+    Without scale and offset the value is returned as is, so an int stays exact (int64 limits).
+    """
+    if tag.scale == 1 and tag.offset == 0:
+        return value
     return (value - tag.offset) / tag.scale
 
 
-def to_raw(tag: ModbusTag, value: float) -> RawValue:
-    """The raw value the twin stores for engineering value `value` (rounded and clamped)."""
+def to_raw(tag: ModbusTag, value: float | str) -> RawValue:
+    """The raw value the twin stores for engineering value `value` (rounded and clamped).
+
+    A string is cut to the tag's length in bytes (at a character boundary).
+    """
+    if tag.type is DataType.STRING or isinstance(value, str):
+        if tag.type is not DataType.STRING or not isinstance(value, str):
+            raise ValueError(f"tag {tag.name}: a {tag.type.value} cannot hold text")
+        return fit_text(value, tag.length or 0)
     if tag.type is DataType.BOOL:
         return value > 0
     raw = raw_unclamped(tag, value)
     if tag.type is DataType.FLOAT64:
         return raw
     if tag.type is DataType.FLOAT32:
-        if math.isnan(raw):
+        if not math.isfinite(raw):  # NaN and ±inf exist in float32 as they are
             return raw
         return min(max(raw, -_FLOAT32_MAX), _FLOAT32_MAX)
     lo, hi = INTEGER_RANGE[tag.type]
@@ -81,19 +93,45 @@ def to_raw(tag: ModbusTag, value: float) -> RawValue:
     return min(max(round(raw), lo), hi)
 
 
-def decode_raw(tag: ModbusTag, raw: RawValue) -> float | int | bool:
+def decode_raw(tag: ModbusTag, raw: RawValue) -> float | int | bool | str:
     """The engineering value of a raw value, as a reader computes it: raw · scale + offset.
 
     Integer tags with scale 1 and offset 0 give the int itself; float32 raw values are first
     rounded to single precision (what the registers can hold).
     """
+    if isinstance(raw, str):
+        return raw
     if tag.type is DataType.BOOL:
         return bool(raw)
+    number: float = raw
     if tag.type is DataType.FLOAT32:
-        raw = struct.unpack(">f", struct.pack(">f", raw))[0]
+        number = struct.unpack(">f", struct.pack(">f", raw))[0]
     if is_integer(tag.type) and tag.scale == 1 and tag.offset == 0:
-        return int(raw)
-    return raw * tag.scale + tag.offset
+        return int(number)
+    return number * tag.scale + tag.offset
+
+
+def fit_text(text: str, length: int) -> str:
+    """`text` cut to at most `length` UTF-8 bytes, at a character boundary."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= length:
+        return text
+    return encoded[:length].decode("utf-8", errors="ignore")
+
+
+def encode_string(text: str, length: int, order: ByteOrder) -> list[int]:
+    """The registers of a string tag: UTF-8, NUL-padded to `length` bytes, 2 per register.
+
+    pymodbus packs the first character into the high byte (ABCD); BADC swaps the two bytes
+    of every register.
+    """
+    regs: list[int] = ModbusTcpClient.convert_to_registers(
+        fit_text(text, length), ModbusTcpClient.DATATYPE.STRING
+    )
+    regs += [0] * ((length + 1) // 2 - len(regs))
+    if order is ByteOrder.BADC:
+        regs = [((r & 0xFF) << 8) | (r >> 8) for r in regs]
+    return regs
 
 
 def encode_raw(raw: int | float, data_type: DataType, order: ByteOrder) -> list[int]:
@@ -111,7 +149,9 @@ def encode_raw(raw: int | float, data_type: DataType, order: ByteOrder) -> list[
     return regs
 
 
-def encode_value(tag: ModbusTag, value: float) -> list[int]:
+def encode_value(tag: ModbusTag, value: float | str) -> list[int]:
     """The registers of a register-table tag for engineering value `value`."""
     raw = to_raw(tag, value)
+    if isinstance(raw, str):
+        return encode_string(raw, tag.length or 0, tag.order)
     return encode_raw(raw, tag.type, tag.order)

@@ -7,11 +7,12 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from nexus.gateway.config import GatewayConfig
-from nexus.model.tags import ModbusDevice
+from nexus.model.tags import ModbusDevice, OpcUaDevice
 from nexus.settings import MqttSettings
 from simulators.plant import load_plant
 from tests.deploy.manifests import K8S, REPO
@@ -133,7 +134,10 @@ def test_kind_device_file_matches_the_demo_plant() -> None:
     expected = load_plant(REPO / "scenarios" / "plants" / "demo.yaml").with_base_port(5020)
     committed = GatewayConfig.load(path).devices
     assert committed == expected.gateway_config("twin")
-    assert all(isinstance(d, ModbusDevice) for d in committed)
-    ports = sorted(d.port for d in committed if isinstance(d, ModbusDevice))
+    assert {d.protocol for d in committed} == {"modbus", "opcua", "s7"}
+    ports = sorted(
+        int(urlsplit(d.endpoint).port or 0) if isinstance(d, OpcUaDevice) else d.port
+        for d in committed
+    )
     assert ports == list(range(5020, 5020 + len(ports)))
-    assert ports[-1] == 5044  # the Compose file, the twin image and its NetworkPolicy say so
+    assert ports[-1] == 5050  # the Compose file, the twin image and its NetworkPolicy say so

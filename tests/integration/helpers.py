@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from nexus.settings import MqttSettings
+from nexus.stack.local import LocalStack
 from nexus.stack.tools import free_port_range
 from simulators.plant import Plant, load_plant
 
@@ -104,3 +106,16 @@ async def wait_until(predicate: Callable[[], bool], within_s: float = 20.0, what
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {within_s:g} s waiting for {what or predicate}")
         await asyncio.sleep(0.05)
+
+
+def stack_settings(stack: LocalStack, client_id: str) -> MqttSettings:
+    """Broker settings for a client of `stack` with a persistent session of ten minutes."""
+    info = stack.info
+    return MqttSettings(
+        host=info.mqtt_host,
+        port=info.mqtt_port,
+        username=info.mqtt_username,
+        password=info.mqtt_password,
+        client_id=client_id,
+        session_expiry_s=600,
+    )

@@ -13,6 +13,7 @@ from nexus.gateway.publisher import PublishMode
 from nexus.gateway.service import Gateway
 from nexus.ingest.service import Ingest
 from nexus.model.payload import PointPayload, split_topic
+from nexus.mqtt import MqttClient
 from nexus.settings import MqttSettings
 from nexus.stack.local import StackInfo
 from simulators.clock import SimClock
@@ -34,7 +35,7 @@ def device(name: str, unit_id: int, tags: list[dict[str, object]]) -> dict[str, 
     }
 
 
-def as_published(value: float | int | bool, tag: str) -> float | int | bool:
+def as_published(value: float | int | bool | str, tag: str) -> float | int | bool | str:
     """What the gateway can publish for a twin value: float32 tags carry float32 precision."""
     if tag.startswith("float32") and isinstance(value, float):
         return float(struct.unpack(">f", struct.pack(">f", value))[0])
@@ -121,7 +122,9 @@ async def test_sequence_numbers_are_gapless_per_device(
 ) -> None:
     plant = write_plant(tmp_path / "plant.yaml", [device("seq", 1, all_types_tags("holding"))])
     seqs: list[int] = []
-    async with ModbusFleet(plant) as fleet:
+    listener = mqtt_settings.model_copy(update={"client_id": mqtt_settings.client_id + "-sub"})
+    # Somebody must subscribe: a point nobody receives is not delivered (MQTT 5 reason 0x10).
+    async with ModbusFleet(plant) as fleet, MqttClient(listener, subscriptions=("dev/#",)):
         config = GatewayConfig(devices=fleet.gateway_config())
         async with Gateway(
             config,
@@ -131,4 +134,5 @@ async def test_sequence_numbers_are_gapless_per_device(
             on_acked=lambda _t, p: seqs.append(p.seq),
         ) as gateway:
             await wait_until(lambda: gateway.statuses[0].polls >= 3, what="3 polls")
+    assert seqs, "nothing was delivered"
     assert sorted(seqs) == list(range(1, len(seqs) + 1))

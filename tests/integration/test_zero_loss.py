@@ -8,7 +8,6 @@ acknowledged points: none missing, none twice.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,26 +17,11 @@ import pytest
 
 from nexus.ingest.service import Ingest
 from nexus.mqtt import MqttClient
-from nexus.settings import MqttSettings
 from nexus.stack.local import LocalStack
-from nexus.stack.tools import temp_run_dir
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import stack_settings, wait_until
 from tests.integration.stream import IngestProcess, PointStream, stored_keys, wait_stored
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def own_stack() -> AsyncIterator[LocalStack]:
-    """A stack of this module's own: these tests stop and start PostgreSQL."""
-    run_dir = temp_run_dir(prefix="nexus-zero-loss-")
-    stack = LocalStack(run_dir=run_dir, fast=True)
-    await stack.start()
-    try:
-        yield stack
-    finally:
-        await stack.stop()
-        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -48,18 +32,6 @@ async def db(own_stack: LocalStack) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
-
-
-def settings(stack: LocalStack, client_id: str) -> MqttSettings:
-    info = stack.info
-    return MqttSettings(
-        host=info.mqtt_host,
-        port=info.mqtt_port,
-        username=info.mqtt_username,
-        password=info.mqtt_password,
-        client_id=client_id,
-        session_expiry_s=600,
-    )
 
 
 async def assert_exactly_once(db: asyncpg.Connection, stream: PointStream) -> None:
@@ -81,7 +53,7 @@ async def test_ingest_killed_and_restarted_loses_nothing(
     replica.start()
     try:
         await replica.wait_ready()
-        async with MqttClient(settings(own_stack, f"pub-{group}")) as mqtt:
+        async with MqttClient(stack_settings(own_stack, f"pub-{group}")) as mqtt:
             stream = PointStream(mqtt)
             await stream.publish(200, rate_per_s=200)
             replica.kill()  # SIGKILL: nothing flushed, nothing acknowledged after the kill
@@ -109,7 +81,7 @@ async def test_two_replicas_share_the_stream_and_a_killed_one_loses_nothing(
     try:
         for replica in replicas:
             await replica.wait_ready()
-        async with MqttClient(settings(own_stack, f"pub-{group}")) as mqtt:
+        async with MqttClient(stack_settings(own_stack, f"pub-{group}")) as mqtt:
             stream = PointStream(mqtt)
             await stream.publish(300, rate_per_s=200)
             await wait_until(lambda: len(stream.acked) >= 300 * 50, what="first part acked")
@@ -135,7 +107,7 @@ async def test_sigterm_drains_and_exits_cleanly(
     replica.start()
     try:
         await replica.wait_ready()
-        async with MqttClient(settings(own_stack, f"pub-{group}")) as mqtt:
+        async with MqttClient(stack_settings(own_stack, f"pub-{group}")) as mqtt:
             stream = PointStream(mqtt)
             publishing = asyncio.create_task(stream.publish(400, rate_per_s=200))
             await asyncio.sleep(1)
@@ -154,7 +126,7 @@ async def test_database_outage_buffers_pushes_back_and_drains(
 ) -> None:
     group = f"g{uuid.uuid4().hex[:6]}"
     ingest = Ingest(
-        mqtt=settings(own_stack, f"ingest-{group}"),
+        mqtt=stack_settings(own_stack, f"ingest-{group}"),
         db_dsn=own_stack.info.db_dsn,
         group=group,
         batch_points=500,
@@ -162,7 +134,7 @@ async def test_database_outage_buffers_pushes_back_and_drains(
         max_buffer_points=2000,
         http_port=None,
     )
-    async with ingest, MqttClient(settings(own_stack, f"pub-{group}")) as mqtt:
+    async with ingest, MqttClient(stack_settings(own_stack, f"pub-{group}")) as mqtt:
         stream = PointStream(mqtt, points_per_message=20)
         await stream.publish(100, rate_per_s=100)
         await db.close()
@@ -188,13 +160,13 @@ async def test_redelivered_messages_are_stored_once(
 ) -> None:
     group = f"g{uuid.uuid4().hex[:6]}"
     ingest = Ingest(
-        mqtt=settings(own_stack, f"ingest-{group}"),
+        mqtt=stack_settings(own_stack, f"ingest-{group}"),
         db_dsn=own_stack.info.db_dsn,
         group=group,
         flush_interval_s=0.2,
         http_port=None,
     )
-    async with ingest, MqttClient(settings(own_stack, f"pub-{group}")) as mqtt:
+    async with ingest, MqttClient(stack_settings(own_stack, f"pub-{group}")) as mqtt:
         first = PointStream(mqtt)
         await first.publish(100, rate_per_s=500)
         await first.all_acked()
@@ -218,13 +190,13 @@ async def test_a_burst_of_poison_never_blocks_good_points(
     group = f"g{uuid.uuid4().hex[:6]}"
     poison = [b"{", b'{"gw": "x", "ts": 1, "points": []}', b"\xff\xfe", b'{"v": [1]}', b"null"]
     ingest = Ingest(
-        mqtt=settings(own_stack, f"ingest-{group}"),
+        mqtt=stack_settings(own_stack, f"ingest-{group}"),
         db_dsn=own_stack.info.db_dsn,
         group=group,
         flush_interval_s=0.2,
         http_port=None,
     )
-    async with ingest, MqttClient(settings(own_stack, f"pub-{group}")) as mqtt:
+    async with ingest, MqttClient(stack_settings(own_stack, f"pub-{group}")) as mqtt:
         stream = PointStream(mqtt)
         for i in range(10):
             await stream.publish(20, rate_per_s=1000)

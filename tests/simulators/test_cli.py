@@ -14,7 +14,8 @@ import yaml
 from pymodbus.client import ModbusTcpClient
 
 from nexus.cli.main import EXIT_CONFIG, main
-from nexus.model.tags import ModbusDevice
+from nexus.gateway.config import GatewayConfig
+from nexus.model.tags import ModbusDevice, OpcUaDevice
 from simulators.plant import load_plant
 from tests.simulators.plants import free_port_range, plant_data, write_plant
 
@@ -28,9 +29,16 @@ def test_devices_writes_the_gateway_file(tmp_path: Path) -> None:
         ["sim", "devices", str(DEMO), "--host", "10.0.0.7", "--base-port", "16000", "-o", str(out)]
     )
     assert code == 0
-    devices = [ModbusDevice.model_validate(d) for d in yaml.safe_load(out.read_text())["devices"]]
+    devices = GatewayConfig.load(out).devices
     assert devices == load_plant(DEMO).with_base_port(16000).gateway_config("10.0.0.7")
-    assert devices[0].port == 16000
+    modbus = [d for d in devices if isinstance(d, ModbusDevice)]
+    assert modbus[0].port == 16000
+    # the OPC UA servers and S7 PLCs follow the Modbus devices, all at the given host
+    opcua = [d for d in devices if isinstance(d, OpcUaDevice)]
+    assert opcua[0].endpoint == f"opc.tcp://10.0.0.7:{16000 + len(modbus)}"
+    assert all(
+        "10.0.0.7" in (d.endpoint if isinstance(d, OpcUaDevice) else d.host) for d in devices
+    )
 
 
 def test_devices_prints_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:

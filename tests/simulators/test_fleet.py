@@ -151,7 +151,11 @@ async def test_values_follow_the_clock(fleet: ModbusFleet) -> None:
             before = fleet.clock.now()
             value = await read_tag(mixer, fleet.device("mixer-01"), flow)
             after = fleet.clock.now()
-            assert value_at(flow, before) <= value <= value_at(flow, after)
+            low, high = value_at(flow, before), value_at(flow, after)
+            assert isinstance(value, float)
+            assert isinstance(low, float)
+            assert isinstance(high, float)
+            assert low <= value <= high
             assert fleet.value_at("mixer-01", "flow", before) == value_at(flow, before)
         finally:
             mixer.close()
@@ -231,7 +235,7 @@ async def test_the_plants_ports_are_used() -> None:
     plant = small_plant().with_base_port(base)
     async with ModbusFleet(plant) as fleet:
         assert [d.port for d in fleet.devices] == [base, base + 1, base + 2]
-        assert [d.port for d in plant.gateway_config()] == [base, base + 1, base + 2]
+        assert [d.port for d in fleet.gateway_config()] == [base, base + 1, base + 2]
         client = await connect(fleet.device("pump"))
         try:
             r = await client.read_holding_registers(102, count=1, device_id=5)

@@ -19,7 +19,7 @@ DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "plants" / "demo.yaml
 
 def test_count_expands_to_numbered_copies_in_file_order() -> None:
     plant = small_plant(base_port=20000)
-    devices = plant.devices()
+    devices = plant.modbus_devices()
     assert [d.name for d in devices] == ["mixer-01", "mixer-02", "pump"]
     assert [d.port for d in devices] == [20000, 20001, 20002]
     assert [(d.site, d.line) for d in devices] == [("north", "mixing")] * 2 + [("south", "pumping")]
@@ -58,10 +58,15 @@ def test_copies_get_their_own_seeds() -> None:
     assert [other.tag("temperature").value_at(t) for t in range(60)] != walk_1
 
 
+def modbus_config(plant: Plant, host: str | None = None) -> list[ModbusDevice]:
+    devices = plant.gateway_config(host)
+    assert all(type(d) is ModbusDevice for d in devices)
+    return [d for d in devices if isinstance(d, ModbusDevice)]
+
+
 def test_gateway_config_is_the_gateways_device_list() -> None:
     plant = small_plant(base_port=20000)
-    devices = plant.gateway_config()
-    assert all(type(d) is ModbusDevice for d in devices)
+    devices = modbus_config(plant)
     assert all(type(t) is ModbusTag for d in devices for t in d.tags)
     mixer = devices[0]
     assert (mixer.name, mixer.site, mixer.line, mixer.host, mixer.port) == (
@@ -81,7 +86,7 @@ def test_gateway_config_is_the_gateways_device_list() -> None:
     )
     level = next(t for t in mixer.tags if t.name == "level")
     assert (level.scale, level.offset, level.unit) == (0.1, -5, "%")
-    assert [d.host for d in plant.gateway_config(host="10.0.0.5")] == ["10.0.0.5"] * 3
+    assert [d.host for d in modbus_config(plant, host="10.0.0.5")] == ["10.0.0.5"] * 3
 
 
 def test_gateway_yaml_loads_back_as_the_same_devices() -> None:
@@ -102,34 +107,43 @@ def test_with_base_port_returns_a_moved_copy() -> None:
     moved = plant.with_base_port(25000)
     assert [d.port for d in moved.devices()] == [25000, 25001, 25002]
     assert [d.port for d in plant.devices()] == [20000, 20001, 20002]
-    assert moved.gateway_config()[0].tags == plant.gateway_config()[0].tags
+    assert modbus_config(moved)[0].tags == modbus_config(plant)[0].tags
     with pytest.raises(ConfigError, match="65535"):
         plant.with_base_port(65534)
 
 
 def test_the_demo_plant() -> None:
     plant = load_plant(DEMO)
-    devices = plant.devices()
+    everything = plant.devices()
+    devices = plant.modbus_devices()
     tags = [t for d in devices for t in d.tags]
     assert len(devices) >= 20
     assert len(tags) >= 200
     assert len({d.site for d in devices}) >= 2
     assert len({(d.site, d.line) for d in devices}) >= 2
     assert {t.tag.type for t in tags} == set(DataType)
-    assert {t.tag.order for t in tags if t.tag.register_count > 1} == set(ByteOrder)
+    assert {
+        t.tag.order for t in tags if t.tag.type is not DataType.STRING and t.tag.register_count > 1
+    } == set(ByteOrder)
     assert {t.table for t in tags} == set(RegisterTable)
-    assert {t.signal.kind for t in tags} == {
+    assert {t.signal.kind for t in tags} >= {
         "sine",
         "ramp",
         "random_walk",
         "step",
         "counter",
         "constant",
+        "text",
     }
     assert any(t.tag.scale != 1 for t in tags)
     assert any(t.tag.unit for t in tags)
-    assert {d.poll_interval_ms for d in devices} == {1000}
-    assert len(plant.gateway_config()) == len(devices)
+    assert {d.poll_interval_ms for d in everything} == {1000}
+    assert len(plant.gateway_config()) == len(everything)
+    # a few OPC UA servers and S7 PLCs too, and nothing listens twice on one port
+    assert {d.protocol for d in everything} == {"modbus", "opcua", "s7"}
+    assert 2 <= sum(d.protocol == "opcua" for d in everything) <= 4
+    assert 2 <= sum(d.protocol == "s7" for d in everything) <= 6
+    assert len({d.port for d in everything}) == len(everything)
 
 
 # -- invalid plant files -------------------------------------------------------------------------
@@ -314,9 +328,9 @@ COUNT_100 = {"kind": "counter", "increment": 1, "max": 100}
             id="count 0",
         ),
         pytest.param(
-            mutate([*MIXER, "protocol"], "opcua"),
+            mutate([*MIXER, "protocol"], "profinet"),
             "sites[0].lines[0].devices[0].protocol",
-            "modbus",
+            "modbus, opcua, s7",
             id="unknown protocol",
         ),
     ],

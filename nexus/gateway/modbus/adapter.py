@@ -11,6 +11,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 
 from nexus.errors import DeviceProtocolError, DeviceTimeout, DeviceUnreachable
 from nexus.gateway.adapter import Reading
+from nexus.gateway.adapters import raise_if_cancelled
 from nexus.gateway.modbus.decode import decode_registers
 from nexus.gateway.modbus.plan import ReadBlock, plan_reads
 from nexus.model.payload import Quality
@@ -45,6 +46,8 @@ class ModbusAdapter:
         except (ConnectionException, ModbusIOException, OSError) as exc:
             await self.close()
             raise DeviceUnreachable(self.name, f"connection lost: {exc}") from exc
+        finally:
+            raise_if_cancelled()
         return readings
 
     async def close(self) -> None:
