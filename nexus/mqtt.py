@@ -80,7 +80,7 @@ class MqttClient(AsyncService):
         rng = random.Random()
         self._client.reconnect_delay_set(
             min_delay=rng.uniform(0.5, 1.5),  # type: ignore[arg-type]  # paho accepts floats
-            max_delay=rng.uniform(7.5, 12.5),  # type: ignore[arg-type]
+            max_delay=rng.uniform(3.75, 6.25),  # type: ignore[arg-type]
         )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect

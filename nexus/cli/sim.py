@@ -1,15 +1,21 @@
 """`nexus sim`: run the digital twin.
 
-nexus sim fleet PLANT [--host H] [--base-port N] [--speed X]
-    serve every device of the plant (Modbus, OPC UA, S7) until Ctrl-C or SIGTERM
+nexus sim fleet PLANT [--host H] [--base-port N] [--speed X] [--api-port N]
+    serve every device of the plant (Modbus, OPC UA, S7) until Ctrl-C or SIGTERM; with
+    --api-port, the fault HTTP API on 127.0.0.1 (simulators/api.py)
 nexus sim devices PLANT [--host H] [--base-port N] [-o FILE]
     print (or write) the gateway's device file for the plant
+nexus sim record PLANT --duration D --out FILE.csv [--seed S] [--speed X] [--interval-ms N]
+    write the values the twin would serve over D simulated seconds, computed without serving
+    or waiting (simulators/record.py); metadata (seed, speed, …) goes to FILE.csv.json
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import logging
 import signal
 import sys
@@ -35,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     fleet.add_argument(
         "--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)"
     )
+    fleet.add_argument(
+        "--api-port",
+        type=int,
+        help="serve the fault HTTP API on 127.0.0.1 at this port (0: any free; default: off)",
+    )
     fleet.set_defaults(func=run_fleet)
 
     devices = commands.add_parser("devices", help="write the gateway's device file for a plant")
@@ -43,6 +54,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     devices.add_argument("--base-port", type=int, help="first port (default: the plant's)")
     devices.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     devices.set_defaults(func=write_devices)
+
+    record = commands.add_parser(
+        "record", help="write the values the twin would serve to a CSV file (no sockets)"
+    )
+    record.add_argument("plant", type=Path, help="plant file (scenarios/plants/*.yaml)")
+    record.add_argument("--duration", type=float, required=True, help="simulated seconds to record")
+    record.add_argument("--out", type=Path, required=True, help="the CSV file to write")
+    record.add_argument(
+        "--seed", type=int, help="seed of the random signals (default: the plant's)"
+    )
+    record.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="simulated seconds per wall second of the fleet recorded (metadata only; default 1)",
+    )
+    record.add_argument(
+        "--interval-ms",
+        type=int,
+        default=1000,
+        help="simulated time between samples (default 1000)",
+    )
+    record.set_defaults(func=write_recording)
 
 
 def _plant(args: argparse.Namespace) -> Plant:
@@ -69,19 +103,66 @@ def write_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+LONG_RECORDING_VALUES = 100_000
+"""A recording of at least this many values reports its progress (one line per 10 %)."""
+
+
+def write_recording(args: argparse.Namespace) -> int:
+    from simulators.plant import load_plant
+    from simulators.record import Recording, metadata, with_seed, write_csv
+
+    if not args.duration > 0:
+        raise ConfigError("must be positive", field="--duration")
+    if not args.speed > 0:
+        raise ConfigError("must be positive", field="--speed")
+    if args.interval_ms < 1:
+        raise ConfigError("must be at least 1", field="--interval-ms")
+    plant = load_plant(args.plant)
+    if args.seed is not None:
+        plant = with_seed(plant, args.seed)
+    recording = Recording(args.duration, args.interval_ms, args.speed)
+    long = recording.sample_count * plant.tag_count >= LONG_RECORDING_VALUES
+
+    def progress(percent: int) -> None:
+        if long:
+            log.info("recording %s: %d %%", args.out, percent)
+
+    meta_path = args.out.with_name(args.out.name + ".json")
+    try:
+        with args.out.open("w", encoding="utf-8", newline="") as out:
+            count = write_csv(plant, recording, out, progress=progress)
+        meta = json.dumps(metadata(plant, recording, count), indent=2) + "\n"
+        meta_path.write_text(meta, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write: {exc.strerror}", file=str(exc.filename)) from exc
+    log.info(
+        "wrote %s: %d values of %d tags, %d samples over %g simulated s (seed %d)",
+        args.out,
+        count,
+        plant.tag_count,
+        recording.sample_count,
+        recording.duration_s,
+        plant.seed,
+    )
+    return 0
+
+
 def run_fleet(args: argparse.Namespace) -> int:
     if args.speed < 0:
         raise ConfigError("must not be negative", field="--speed")
+    if args.api_port is not None and not 0 <= args.api_port <= 65535:
+        raise ConfigError("must be a port, 0 to 65535", field="--api-port")
     plant = _plant(args)
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         # they log every server start, connection and subscription at INFO
         for name in ("pymodbus", "asyncua", "snap7"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    asyncio.run(_serve(plant, args.host, args.speed))
+    asyncio.run(_serve(plant, args.host, args.speed, args.api_port))
     return 0
 
 
-async def _serve(plant: Plant, host: str | None, speed: float) -> None:
+async def _serve(plant: Plant, host: str | None, speed: float, api_port: int | None) -> None:
+    from simulators.api import FaultApi
     from simulators.fleet import Fleet
 
     stop = asyncio.Event()
@@ -105,9 +186,12 @@ async def _serve(plant: Plant, host: str | None, speed: float) -> None:
                     where,
                     len(device.tags),
                 )
-            log.info("serving until Ctrl-C or SIGTERM")
-            await stop.wait()
-            log.info("stopping")
+            async with contextlib.AsyncExitStack() as stack:
+                if api_port is not None:
+                    await stack.enter_async_context(FaultApi(fleet, port=api_port))
+                log.info("serving until Ctrl-C or SIGTERM")
+                await stop.wait()
+                log.info("stopping")
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

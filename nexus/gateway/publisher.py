@@ -12,6 +12,7 @@ the MQTT client when the connection drops stay in its memory and are resent on r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import logging
@@ -68,6 +69,9 @@ class Publisher:
         self._spool = spool
         self._spooling = spool is not None and spool.pending
         self._kick = asyncio.Event()
+        self._spool_idle = asyncio.Event()
+        if not self._spooling:
+            self._spool_idle.set()
         self._drainer: asyncio.Task[None] | None = None
         self._nobody_listening = False
 
@@ -121,6 +125,7 @@ class Publisher:
                 log.warning("broker unreachable: spooling to %s", spool.directory)
             spool.append(topic, body)
             self._spooling = True
+            self._spool_idle.clear()
             self._metrics.spooled_points.inc(len(points))
             self._metrics.spool_bytes.set(spool.size_bytes)
             self._kick.set()
@@ -146,6 +151,7 @@ class Publisher:
             return
         self._spool.append(topic, body)
         self._spooling = True
+        self._spool_idle.clear()
         self._metrics.spooled_points.inc(len(points))
         self._kick.set()
 
@@ -189,6 +195,7 @@ class Publisher:
             chunk, position = spool.read(500)
             if not chunk:
                 self._spooling = False
+                self._spool_idle.set()
                 self._kick.clear()
                 self._metrics.spool_bytes.set(spool.size_bytes)
                 log.info("spool forwarded; publishing directly again")
@@ -230,6 +237,20 @@ class Publisher:
     @property
     def outstanding(self) -> int:
         return len(self._outstanding)
+
+    async def forward_spool(self, within_s: float) -> bool:
+        """At shutdown: give the spool up to `within_s` to reach the broker; False if it did not.
+
+        What is left stays on disk and is sent by the next start (same spool directory).
+        """
+        if not self._spooling or self._drainer is None:
+            return True
+        self._kick.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._spool_idle.wait(), within_s)
+        if self._spooling:
+            log.warning("spool not yet forwarded at shutdown: it stays on disk for the next start")
+        return not self._spooling
 
     async def drain(self, within_s: float) -> bool:
         """Wait until every published message is acknowledged; False if some are still open."""

@@ -190,6 +190,7 @@ class Gateway(AsyncService):
         async with self._reconcile_lock:
             await asyncio.gather(*(self._stop_device(name) for name in list(self._running)))
         if self._publisher is not None:
+            await self._publisher.forward_spool(self._drain_timeout_s)
             drained = await self._publisher.drain(self._drain_timeout_s)
             if not drained:
                 log.warning(
