@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 from pathlib import Path
-from types import TracebackType
 
 import asyncpg
 
@@ -26,6 +25,7 @@ from chaos.proxy import LinkProxy
 from chaos.replica import Replica
 from chaos.scenario import Component, DeviceFaultKind, Link, NetworkSpec, Scenario, Service
 from nexus.errors import StackError
+from nexus.lifecycle import AsyncService
 from nexus.stack.local import LocalStack
 from nexus.stack.mosquitto import Mosquitto
 from nexus.stack.postgres import Postgres
@@ -65,7 +65,7 @@ class _LedgerCounter:
         return self.lines
 
 
-class LocalTarget:
+class LocalTarget(AsyncService):
     """Runs `scenario` on this machine; `work_dir` receives the ledgers and the service logs."""
 
     def __init__(self, scenario: Scenario, work_dir: Path) -> None:
@@ -80,22 +80,6 @@ class LocalTarget:
         self._ledgers: list[Path] = []
         self._counter = _LedgerCounter()
         self._db: asyncpg.Connection | None = None
-
-    async def __aenter__(self) -> LocalTarget:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- life cycle --------------------------------------------------------------------------
 

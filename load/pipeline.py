@@ -18,12 +18,12 @@ import signal
 import sys
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
 import asyncpg
 
 from load.target import Targets, targets_from_env
 from nexus.ingest.schema import ensure_schema
+from nexus.lifecycle import AsyncService
 from nexus.stack.local import LocalStack
 from nexus.stack.tools import free_port, temp_run_dir
 
@@ -45,7 +45,7 @@ def _ready(port: int) -> bool:
         return False
 
 
-class Pipeline:
+class Pipeline(AsyncService):
     def __init__(
         self,
         *,
@@ -65,23 +65,7 @@ class Pipeline:
         self._run_dir: Path | None = None
         self._ingest: asyncio.subprocess.Process | None = None
 
-    async def __aenter__(self) -> Pipeline:
-        try:
-            await self._start()
-        except BaseException:
-            await self._stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._stop()
-
-    async def _start(self) -> None:
+    async def start(self) -> None:
         if self.own:
             self._run_dir = temp_run_dir(prefix="nexus-load-")
             self._stack = LocalStack(run_dir=self._run_dir, fast=True)
@@ -128,7 +112,7 @@ class Pipeline:
             await asyncio.sleep(0.1)
         log.info("ingest ready (pid %d, log %s)", self._ingest.pid, log_path)
 
-    async def _stop(self) -> None:
+    async def stop(self) -> None:
         ingest, self._ingest = self._ingest, None
         if ingest is not None and ingest.returncode is None:
             ingest.send_signal(signal.SIGTERM)  # drains, commits, acknowledges

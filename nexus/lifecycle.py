@@ -9,7 +9,8 @@ from typing import Self
 class AsyncService:
     """``async with service:`` starts it and stops it on any exit (error, cancellation, Ctrl-C).
 
-    Subclasses implement ``start`` (return only when really ready) and ``stop`` (idempotent).
+    Subclasses implement ``start`` (return only when really ready) and ``stop`` (idempotent, and
+    safe after a start that failed half-way: it is called then too, so nothing is left running).
     """
 
     async def start(self) -> None:
@@ -19,7 +20,11 @@ class AsyncService:
         raise NotImplementedError
 
     async def __aenter__(self) -> Self:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
         return self
 
     async def __aexit__(

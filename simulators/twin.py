@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 from nexus.model.tags import ModbusDevice, ModbusTag, RegisterTable
 from simulators.modbus.encoding import RawValue, decode_raw, encode_raw, encode_string, to_raw
@@ -70,6 +71,22 @@ class TwinTag:
         return encode_raw(raw, self.tag.type, self.tag.order)
 
 
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+N = TypeVar("N", bound=_Named)
+
+
+def find_tag(device: str, tags: Iterable[N], name: str) -> N:
+    """The tag called `name` of a twin device (any protocol); KeyError naming both if absent."""
+    for tag in tags:
+        if tag.name == name:
+            return tag
+    raise KeyError(f"device {device} has no tag {name!r}")
+
+
 def value_at(tag: TwinTag, t: float) -> TagValue:
     """The engineering value the twin serves for `tag` at simulated time `t`."""
     return tag.value_at(t)
@@ -91,10 +108,7 @@ class TwinDevice:
     protocol: Literal["modbus"] = "modbus"
 
     def tag(self, name: str) -> TwinTag:
-        for tag in self.tags:
-            if tag.name == name:
-                return tag
-        raise KeyError(f"device {self.name} has no tag {name!r}")
+        return find_tag(self.name, self.tags, name)
 
     def modbus_device(self, host: str) -> ModbusDevice:
         """This device as the gateway polls it (`host` is where the fleet listens)."""

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from nexus.model.payload import Quality
 from nexus.model.tags import Name, OpcUaDevice, OpcUaTag, OpcUaType
 from simulators.signals import Signal
-from simulators.twin import TagValue, signal_value
+from simulators.twin import TagValue, find_tag, signal_value
 from simulators.values import int_range, to_bool, to_float32, to_integer
 
 NAMESPACE_URI = "urn:nexus-edge:twin"
@@ -112,10 +112,7 @@ class OpcUaTwinDevice:
     protocol: Literal["opcua"] = "opcua"
 
     def tag(self, name: str) -> OpcUaTwinTag:
-        for tag in self.tags:
-            if tag.name == name:
-                return tag
-        raise KeyError(f"device {self.name} has no tag {name!r}")
+        return find_tag(self.name, self.tags, name)
 
     def endpoint(self, host: str) -> str:
         return f"opc.tcp://{host}:{self.port}"

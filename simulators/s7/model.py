@@ -8,7 +8,7 @@ from typing import Literal
 from nexus.model.s7address import S7Address, S7Type
 from nexus.model.tags import S7Device, S7Tag
 from simulators.signals import Signal
-from simulators.twin import TagValue, signal_value
+from simulators.twin import TagValue, find_tag, signal_value
 from simulators.values import int_range, to_bool, to_float32, to_integer
 
 INTEGER_RANGE: dict[S7Type, tuple[int, int]] = {
@@ -94,10 +94,7 @@ class S7TwinDevice:
     protocol: Literal["s7"] = "s7"
 
     def tag(self, name: str) -> S7TwinTag:
-        for tag in self.tags:
-            if tag.name == name:
-                return tag
-        raise KeyError(f"device {self.name} has no tag {name!r}")
+        return find_tag(self.name, self.tags, name)
 
     def gateway_device(self, host: str) -> S7Device:
         return S7Device(
