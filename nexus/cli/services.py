@@ -10,6 +10,7 @@ from pathlib import Path
 
 from nexus.cli.runner import run_until_signalled
 from nexus.errors import ConfigError
+from nexus.tasks import wait_stop_or_failure
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -177,9 +178,9 @@ def _run_gateway(args: argparse.Namespace) -> int:
             group=args.group,
             config_path=Path(args.config) if args.reload_interval > 0 else None,
             reload_interval_s=args.reload_interval or 2.0,
-        ):
-            await stop.wait()
-        return 0
+        ) as gateway:
+            await wait_stop_or_failure(stop, gateway.failed)
+        return 1 if gateway.failure is not None else 0
 
     return run_until_signalled(main)
 
@@ -210,8 +211,8 @@ def _run_ingest(args: argparse.Namespace) -> int:
             shutdown_timeout_s=args.shutdown_timeout,
             http_host=args.http_host,
             http_port=args.http_port,
-        ):
-            await stop.wait()
-        return 0
+        ) as ingest:
+            await wait_stop_or_failure(stop, ingest.failed)
+        return 1 if ingest.failure is not None else 0
 
     return run_until_signalled(main)

@@ -50,6 +50,11 @@ class GatewayMetrics:
             ["protocol"],
             registry=r,
         )
+        self.poller_restarts = Counter(
+            "nexus_gateway_poller_restarts",
+            "Device pollers that ended on an unexpected error and were started again",
+            registry=r,
+        )
         self.undelivered_points = Counter(
             "nexus_gateway_undelivered_points",
             "Points the broker took with no subscriber, and no spool to keep them",

@@ -33,6 +33,7 @@ from nexus.lifecycle import AsyncService
 from nexus.model.tags import AnyDevice
 from nexus.mqtt import MqttClient
 from nexus.settings import MqttSettings
+from nexus.tasks import supervise
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,11 @@ class Gateway(AsyncService):
         self._running: dict[str, RunningDevice] = {}
         self._reconcile_lock = asyncio.Lock()
         self._background: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._restarts: set[asyncio.Task[None]] = set()
+        self.failed = asyncio.Event()
+        """Set when background work (membership, reload) ended on an error; see ``failure``."""
+        self.failure: str | None = None
         self.api: GatewayApi | None = None
         self._status: StatusReporter | None = None
         self._mqtt: MqttClient | None = None
@@ -179,10 +185,13 @@ class Gateway(AsyncService):
             await asyncio.sleep(MEMBERSHIP_SETTLE_S)
         if self.watcher is not None:
             self._background.append(asyncio.create_task(self.watcher.run(), name="reload"))
+        for task in self._background:
+            supervise(task, self._background_ended, expected=lambda: self._stopping)
         await self._reconcile()
 
     async def stop(self) -> None:
         """Stop polling, wait for outstanding acknowledgements, disconnect."""
+        self._stopping = True
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -267,6 +276,29 @@ class Gateway(AsyncService):
         )
         task = asyncio.create_task(poller.run(), name=f"poll:{device.name}")
         self._running[device.name] = RunningDevice(device, poller, task)
+        supervise(
+            task, self._poller_ended, expected=lambda: self._poller_expected(device.name, task)
+        )
+
+    def _poller_expected(self, name: str, task: asyncio.Task[None]) -> bool:
+        """A poller may end when it was stopped: no longer the running one, or shutting down."""
+        running = self._running.get(name)
+        return self._stopping or running is None or running.task is not task
+
+    def _poller_ended(self, task: asyncio.Task[None], reason: str) -> None:
+        """A device's poller died (a bug): forget it and reconcile, which starts it afresh."""
+        name = task.get_name().removeprefix("poll:")
+        self._running.pop(name, None)
+        log.error("device %s: poller ended (%s); starting it again", name, reason)
+        self.metrics.poller_restarts.inc()
+        restart = asyncio.create_task(self._reconcile(), name=f"restart:{name}")
+        self._restarts.add(restart)
+        restart.add_done_callback(self._restarts.discard)
+
+    def _background_ended(self, task: asyncio.Task[None], reason: str) -> None:
+        self.failure = f"{task.get_name()}: {reason}"
+        log.critical("gateway %s cannot go on: %s", self.gateway_id, self.failure)
+        self.failed.set()
 
     async def _stop_device(self, name: str) -> None:
         running = self._running.pop(name)
@@ -296,6 +328,8 @@ class Gateway(AsyncService):
             )
 
     def _ready(self) -> tuple[bool, str]:
+        if self.failure is not None:
+            return False, f"failed: {self.failure}"
         if self._mqtt is None or not self._mqtt.connected.is_set():
             return False, "not connected to the MQTT broker"
         return True, "ok"

@@ -9,6 +9,11 @@ Two tasks share one buffer of received, not yet committed messages:
   waited ``flush_interval_s``, writes them in one transaction, and only after the commit sends
   their PUBACKs, in the order received. A failed write is retried with backoff, the same batch,
   for as long as it takes; ``/ready`` says not ready meanwhile.
+
+Both tasks are supervised: one that ends on an error is logged at once with its traceback and
+sets ``failed``; ``nexus ingest run`` then exits non-zero so the orchestrator restarts the
+replica. Its unacknowledged messages are redelivered, so a crashed task costs time, never data,
+but it must never sit silent holding the buffer (which is what a dead flusher would do).
 """
 
 from __future__ import annotations
@@ -25,10 +30,17 @@ from nexus.errors import PayloadError
 from nexus.http import HealthServer
 from nexus.ingest.decode import Row, decode_message
 from nexus.ingest.metrics import IngestMetrics
-from nexus.ingest.writer import POISON_ERRORS, TRANSIENT_ERRORS, DeadLetter, Writer
+from nexus.ingest.writer import (
+    POISON_ERRORS,
+    TRANSIENT_ERRORS,
+    DeadLetter,
+    Writer,
+    WriteResult,
+)
 from nexus.lifecycle import AsyncService
 from nexus.mqtt import Message, MqttClient
 from nexus.settings import MqttSettings
+from nexus.tasks import supervise
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +136,11 @@ class Ingest(AsyncService):
         self._last_attempt = time.monotonic()
         self._last_commit = time.monotonic()
         self._db_ok = False
+        self.failed = asyncio.Event()
+        """Set when the consumer or the flusher ended on an error (see ``failure``)."""
+        self.failure: str | None = None
+        self.write_deadline_s = 60.0
+        """One batch's write (connect, COPY, commit) is abandoned after this long and retried."""
         self.messages_received = 0
         self.points_stored = 0
         self.duplicates_skipped = 0
@@ -160,6 +177,8 @@ class Ingest(AsyncService):
             asyncio.create_task(self._consume(self._mqtt), name="ingest:consume"),
             asyncio.create_task(self._flush_loop(self._mqtt), name="ingest:flush"),
         ]
+        for task in self._tasks:
+            supervise(task, self._task_ended, expected=lambda: not self._consuming)
         self._watchdog = asyncio.create_task(self._watch(), name="ingest:watchdog")
 
     async def stop(self) -> None:
@@ -201,7 +220,20 @@ class Ingest(AsyncService):
             self.dead_lettered,
         )
 
+    def _task_ended(self, task: asyncio.Task[None], reason: str) -> None:
+        """The consumer or the flusher ended while consuming: the service cannot go on."""
+        self.failure = f"{task.get_name()}: {reason}"
+        log.critical(
+            "ingest cannot go on (%s) with %d points not committed; they stay "
+            "unacknowledged and the broker redelivers them",
+            self.failure,
+            self._buffered,
+        )
+        self.failed.set()
+
     def _ready(self) -> tuple[bool, str]:
+        if self.failure is not None:
+            return False, f"failed: {self.failure}"
         if not self._db_ok:
             return False, "cannot write to the database"
         if self._mqtt is None or not self._mqtt.connected.is_set():
@@ -279,7 +311,7 @@ class Ingest(AsyncService):
             started = time.perf_counter()
             self._last_attempt = time.monotonic()
             try:
-                result = await self.writer.write(rows, dead)
+                result = await self._write(rows, dead)
                 break
             except POISON_ERRORS as exc:
                 log.error("batch refused by the database (%s); isolating the bad messages", exc)
@@ -301,6 +333,27 @@ class Ingest(AsyncService):
         self._settle(mqtt, batch, result.inserted, result.duplicates)
         self.metrics.commit_seconds.observe(elapsed)
 
+    async def _write(self, rows: list[Row], dead: list[DeadLetter]) -> WriteResult:
+        """One write attempt, bounded as a whole, whatever the driver does.
+
+        asyncpg bounds each command (``command_timeout``) but not a transaction of several, and
+        a connection lost in the middle of COPY may surface as a ``CancelledError`` that this
+        task never asked for. Both become ordinary transient failures here: the batch is
+        retried, never abandoned, and the task stays alive. Our own cancellation (shutdown)
+        still propagates.
+        """
+        task = asyncio.current_task()
+        try:
+            return await asyncio.wait_for(self.writer.write(rows, dead), self.write_deadline_s)
+        except TimeoutError:
+            raise TimeoutError(
+                f"writing {len(rows)} rows took longer than {self.write_deadline_s:.0f} s"
+            ) from None
+        except asyncio.CancelledError:
+            if task is not None and task.cancelling():
+                raise
+            raise ConnectionError("the database driver cancelled the write") from None
+
     async def _commit_one_by_one(self, batch: Batch) -> None:
         """Write each message alone; the ones the database refuses become dead letters."""
         assert self._mqtt is not None
@@ -308,7 +361,7 @@ class Ingest(AsyncService):
             one = Batch([entry])
             while True:
                 try:
-                    result = await self.writer.write(one.rows, one.dead)
+                    result = await self._write(one.rows, one.dead)
                     self._settle(self._mqtt, one, result.inserted, result.duplicates)
                     break
                 except POISON_ERRORS as exc:
