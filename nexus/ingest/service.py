@@ -79,6 +79,12 @@ class Batch:
         return sum(len(e.rows) for e in self.entries)
 
 
+def _retrieve(task: asyncio.Future[WriteResult]) -> None:
+    """Mark an abandoned write's outcome as seen (asyncio would warn about it otherwise)."""
+    if not task.cancelled():
+        task.exception()
+
+
 def to_entry(message: Message) -> Entry:
     try:
         return Entry(
@@ -336,22 +342,33 @@ class Ingest(AsyncService):
     async def _write(self, rows: list[Row], dead: list[DeadLetter]) -> WriteResult:
         """One write attempt, bounded as a whole, whatever the driver does.
 
-        asyncpg bounds each command (``command_timeout``) but not a transaction of several, and
-        a connection lost in the middle of COPY may surface as a ``CancelledError`` that this
-        task never asked for. Both become ordinary transient failures here: the batch is
-        retried, never abandoned, and the task stays alive. Our own cancellation (shutdown)
-        still propagates.
+        asyncpg bounds each command (``command_timeout``) but not a transaction of several, nor
+        its wait for an earlier cancel request (which has no timeout and never ends when the
+        server is gone); and a connection lost in the middle of COPY may surface as a
+        ``CancelledError`` this task never asked for. Here a write that outlives
+        ``write_deadline_s`` has its connection terminated (every wait in the driver ends) and
+        is abandoned; a stray ``CancelledError`` is a lost connection. Both are ordinary
+        transient failures: the same batch is retried, the task stays alive. Our own
+        cancellation (shutdown) still propagates.
         """
-        task = asyncio.current_task()
+        attempt = asyncio.ensure_future(self.writer.write(rows, dead))
+        attempt.add_done_callback(_retrieve)
         try:
-            return await asyncio.wait_for(self.writer.write(rows, dead), self.write_deadline_s)
-        except TimeoutError:
+            done, _ = await asyncio.wait((attempt,), timeout=self.write_deadline_s)
+        except asyncio.CancelledError:
+            attempt.cancel()
+            self.writer.abort()
+            raise
+        if not done:
+            self.writer.abort()
+            attempt.cancel()
+            await asyncio.wait((attempt,), timeout=5.0)  # never wait on the driver for ever
             raise TimeoutError(
                 f"writing {len(rows)} rows took longer than {self.write_deadline_s:.0f} s"
-            ) from None
+            )
+        try:
+            return attempt.result()
         except asyncio.CancelledError:
-            if task is not None and task.cancelling():
-                raise
             raise ConnectionError("the database driver cancelled the write") from None
 
     async def _commit_one_by_one(self, batch: Batch) -> None:

@@ -120,6 +120,12 @@ class Writer:
         status = await conn.execute(_MERGE)  # the staging rows go at commit
         return int(status.split()[-1])
 
+    def abort(self) -> None:
+        """Drop the connection at once, without a word to the server: every wait on it ends."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.terminate()
+
     async def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
