@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DURATION ?= 30
 PYTEST_ARGS ?=
+BENCH_FLEET_ARGS ?=
 
-.PHONY: help bootstrap system venv demo test test-unit lint format clean bench-ingest bench-gateway bench
+.PHONY: help bootstrap system venv demo test test-unit lint format clean bench-ingest bench-gateway bench-fleet bench
 
 help:
 	@echo "make demo      run a simulated plant end to end (DURATION=$(DURATION) seconds)"
@@ -15,6 +16,7 @@ help:
 	@echo "make lint      ruff + mypy"
 	@echo "make bench-ingest  points/s through broker + ingest vs raw COPY"
 	@echo "make bench-gateway tags/s and CPU per protocol vs the raw client libraries"
+	@echo "make bench-fleet   one twin fleet of 1,000 Modbus + 100 OPC UA + 200 S7 devices: start-up, RSS, requests/s vs the plain library servers"
 	@echo "make bench     every benchmark"
 	@echo "make bootstrap install Debian packages and the virtual environment only"
 	@echo "make load-smoke  a short headless Locust run against the local stack (JSON summary)"
@@ -49,7 +51,10 @@ bench-ingest: system venv
 bench-gateway: system venv
 	$(BIN)/python -m bench.gateway
 
-bench: bench-ingest bench-gateway
+bench-fleet: system venv
+	$(BIN)/python -m bench.fleet $(BENCH_FLEET_ARGS)
+
+bench: bench-ingest bench-gateway bench-fleet
 
 test-unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -1,57 +1,51 @@
 """The fleet's fault HTTP API: list the devices, apply faults, read back when each was applied.
 
 GET  /devices      [{"name", "protocol", "port", "faults": {...}}] — the active faults
-POST /faults       {"device": "press-01", "kind": "offline", "on": true}
-                   kind: offline | silent (Modbus) | cpu_stop (S7) | status (OPC UA; with
-                   "status": good | uncertain | bad, default bad; "on": false serves good again)
-GET  /faults/log   every fault applied, in order, with its wall time (ISO 8601 and epoch ms)
+POST /faults       {"device": "press-01", "kind": "slow", "on": true, "latency_ms": 800}
+GET  /faults/log   every fault applied or cleared, in order, with its wall time (ISO 8601 and
+                   epoch ms): those of this API, of the plant's timeline and of Python callers
+
+Kinds and their parameters (simulators/faults.py): offline, restart and session_kill (all
+protocols; the last two happen once, "on" must be true), slow (latency_ms), silent (Modbus),
+protocol_error (code, tags), quality (OPC UA; quality, tags), status (OPC UA; status: good |
+uncertain | bad, default bad; "on": false serves good again), cpu_stop (S7), frozen (tags),
+spikes (magnitude, probability or every_n, seed, tags), byte_order (Modbus, S7; tags). "on"
+defaults to true; switching a fault off needs no parameters.
 
 A fault's time is taken when the fleet's hook has returned, i.e. when the fault is in effect
 (an offline device's port is closed), so a test can line it up with what the pipeline saw.
-Answers: 200 with the logged fault; 400 for a bad body (naming the field); 404 for an unknown
-device; 409 for a fault the device's protocol does not have (e.g. silent on an S7 PLC).
-
-The active cpu_stop and status faults are those applied through this API (the fleet does not
-expose them); offline and silent are read from the fleet.
+Answers: 200 with the logged fault; 400 for a bad body or a parameter that does not fit the
+device (naming the field); 404 for an unknown device; 409 for a fault the device's protocol
+does not have (e.g. silent on an S7 PLC, byte_order on an OPC UA server).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from nexus.lifecycle import AsyncService
-from simulators.errors import FleetError
+from simulators.errors import FaultError, FleetError
+from simulators.faults import ONE_OFF, FaultSpec
 from simulators.fleet import Fleet
-from simulators.opcua.model import StatusName
 
 log = logging.getLogger(__name__)
 
-FaultKind = Literal["offline", "silent", "cpu_stop", "status"]
 
-
-class FaultRequest(BaseModel):
-    """The body of POST /faults."""
+class FaultRequest(FaultSpec):
+    """The body of POST /faults: a fault (kind and parameters), its device, on or off."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     device: str
-    kind: FaultKind
-    on: bool
-    status: StatusName = "bad"
+    on: bool = True
 
-
-def _now() -> tuple[str, int]:
-    """The wall time now as (ISO 8601 UTC with milliseconds, Unix epoch milliseconds)."""
-    epoch_ms = time.time_ns() // 1_000_000
-    iso = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
-    return iso, epoch_ms
+    def _clearing(self) -> bool:
+        return not self.on
 
 
 class FaultApi(AsyncService):
@@ -61,9 +55,6 @@ class FaultApi(AsyncService):
         self.fleet = fleet
         self.host = host
         self.port = port
-        self.log: list[dict[str, Any]] = []
-        self._cpu_stopped: set[str] = set()
-        self._status: dict[str, StatusName] = {}
         self._app = web.Application()
         self._app.add_routes(
             [
@@ -77,6 +68,11 @@ class FaultApi(AsyncService):
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def log(self) -> list[dict[str, Any]]:
+        """Every fault the fleet applied (this API's and others), in order."""
+        return self.fleet.fault_log
 
     async def start(self) -> None:
         """Return when the API listens (`port` is then the real port)."""
@@ -100,49 +96,28 @@ class FaultApi(AsyncService):
     # -- faults ------------------------------------------------------------------------------
 
     def active_faults(self, device: str) -> dict[str, Any]:
-        """The faults active on `device` (those its protocol has)."""
-        protocol = self.fleet.device(device).protocol
-        faults: dict[str, Any] = {"offline": self.fleet.is_offline(device)}
+        """The faults of `device`: offline and its protocol's switch (silent, cpu_stop,
+        status) always, every other kind while it is on, with its parameters."""
+        fleet = self.fleet
+        protocol = fleet.device(device).protocol
+        active = fleet.active_faults(device)
+        faults: dict[str, Any] = {"offline": fleet.is_offline(device)}
         if protocol == "modbus":
-            faults["silent"] = self.fleet.is_silent(device)
+            faults["silent"] = fleet.is_silent(device)
         elif protocol == "s7":
-            faults["cpu_stop"] = device in self._cpu_stopped
+            faults["cpu_stop"] = "cpu_stop" in active
         else:
-            faults["status"] = self._status.get(device, "good")
+            faults["status"] = active.get("status", {}).get("status", "good")
+        switches = ("offline", "silent", "cpu_stop", "status")
+        faults |= {kind: params for kind, params in active.items() if kind not in switches}
         return faults
 
     async def apply(self, fault: FaultRequest) -> dict[str, Any]:
-        """Apply `fault` through the fleet's hooks; log and return it with its wall time.
+        """Apply `fault` through the fleet; return the log entry with its wall time.
 
-        Raises KeyError for an unknown device, FleetError for a fault its protocol lacks.
+        Raises KeyError for an unknown device, FaultError for a fault the device cannot take.
         """
-        fleet, device = self.fleet, fault.device
-        fleet.device(device)  # KeyError before anything changes
-        if fault.kind == "offline":
-            await fleet.set_offline(device, fault.on)
-        elif fault.kind == "silent":
-            await fleet.set_silent(device, fault.on)
-        elif fault.kind == "cpu_stop":
-            await fleet.set_cpu_running(device, not fault.on)
-            (self._cpu_stopped.add if fault.on else self._cpu_stopped.discard)(device)
-        else:
-            status: StatusName = fault.status if fault.on else "good"
-            await fleet.set_status(device, status)
-            self._status[device] = status
-        iso, epoch_ms = _now()
-        entry: dict[str, Any] = {"device": device, "kind": fault.kind, "on": fault.on}
-        if fault.kind == "status":
-            entry["status"] = self._status[device]
-        entry |= {"time": iso, "epoch_ms": epoch_ms}
-        self.log.append(entry)
-        log.info(
-            "fault %s %s: device %s at %s",
-            fault.kind,
-            "on" if fault.on else "off",
-            device,
-            iso,
-        )
-        return entry
+        return await self.fleet.apply_fault(fault.device, fault.spec(), fault.on, source="api")
 
     # -- handlers ----------------------------------------------------------------------------
 
@@ -160,20 +135,27 @@ class FaultApi(AsyncService):
         )
 
     async def _apply(self, request: web.Request) -> web.Response:
+        raw = await request.read()
         try:
-            body = json.loads(await request.read())
+            json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return _error(400, f"the body is not JSON: {exc}")
         try:
-            fault = FaultRequest.model_validate(body)
+            fault = FaultRequest.model_validate_json(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(part) for part in first["loc"]) or "body"
             return _error(400, f"{field}: {first['msg']}", field=field)
+        if fault.kind in ONE_OFF and not fault.on:
+            return _error(400, f"on: {fault.kind} happens once, it cannot be off", field="on")
         try:
             entry = await self.apply(fault)
         except KeyError:
             return _error(404, f"the fleet serves no device {fault.device!r}", field="device")
+        except FaultError as exc:
+            if exc.field == "kind":
+                return _error(409, str(exc), field="kind")
+            return _error(400, f"{exc.field}: {exc}", field=exc.field)
         except FleetError as exc:
             return _error(409, str(exc), field="kind")
         return web.json_response(entry)

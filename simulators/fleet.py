@@ -6,6 +6,12 @@ async with Fleet(plant) as fleet:                # every device listens when thi
     await fleet.set_cpu_running("plc-01", False)  # an S7 CPU in STOP
     await fleet.set_status("oven-01", "bad")      # OPC UA StatusCode Bad on every variable
     await fleet.restart("oven-01")                # an OPC UA server restart (sessions lost)
+    await fleet.apply_fault("press-01", FaultSpec(kind="slow", latency_ms=800))
+    await fleet.clear_fault("press-01", "slow")
+    fleet.fault_log                               # every fault applied, with its time
+
+Every fault kind and its parameters: simulators/faults.py. A plant's `faults:` timeline runs
+when the fleet starts (unless `timeline=False`), times relative to the start, in wall seconds.
 
 Each Modbus device has its own pymodbus server, each OPC UA device its own asyncua server, each
 S7 device its own python-snap7 server, each on its own port.
@@ -18,12 +24,22 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from nexus.lifecycle import AsyncService
 from nexus.model.tags import AnyDevice, ModbusDevice
 from simulators.clock import SimClock
-from simulators.errors import FleetError
+from simulators.errors import FaultError, FleetError
+from simulators.faults import (
+    ONE_OFF,
+    REQUEST_PATH,
+    DeviceFacts,
+    FaultKind,
+    FaultSpec,
+    TimelineFault,
+    device_problems,
+)
 from simulators.modbus.server import DeviceServer
 from simulators.opcua.model import StatusName
 from simulators.opcua.server import OpcUaDeviceServer
@@ -68,6 +84,7 @@ class Fleet(AsyncService):
         speed: float = 1.0,
         host: str | None = None,
         protocols: Sequence[str] | None = None,
+        timeline: bool = True,
     ) -> None:
         self.plant = plant
         self.hosts = plant.hosts(host)
@@ -78,6 +95,14 @@ class Fleet(AsyncService):
         self._servers: dict[str, Served] = {}
         self._offline: set[str] = set()
         self._refresher: asyncio.Task[None] | None = None
+        self._run_timeline = timeline
+        self._timeline: asyncio.Task[None] | None = None
+        self._active: dict[str, dict[str, FaultSpec]] = {}
+        self._fault_locks: dict[str, asyncio.Lock] = {}
+        self.fault_log: list[dict[str, Any]] = []
+        """Every fault applied or cleared, in order, with its wall time (see `apply_fault`)."""
+        self.started_ms: int | None = None
+        """When the fleet started listening (Unix epoch ms): the timeline's zero."""
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -113,6 +138,7 @@ class Fleet(AsyncService):
             raise failures[0]
         if any(isinstance(s, OpcUaDeviceServer) for s in servers.values()):
             self._refresher = asyncio.create_task(self._refresh_opcua(), name="fleet:opcua")
+        self._start_timeline()
         for protocol in sorted({s.device.protocol for s in servers.values()}):
             mine = [s for s in servers.values() if s.device.protocol == protocol]
             ports = [s.port for s in mine]
@@ -130,6 +156,12 @@ class Fleet(AsyncService):
 
     async def stop(self, *, quiet: bool = False) -> None:
         """Stop every device and close every connection."""
+        if self._timeline is not None:
+            self._timeline.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timeline
+            self._timeline = None
+        self._active.clear()
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -191,49 +223,178 @@ class Fleet(AsyncService):
 
     # -- faults ------------------------------------------------------------------------------
 
+    async def apply_fault(
+        self,
+        device: str,
+        fault: FaultSpec,
+        on: bool = True,
+        *,
+        source: str = "python",
+        at: float | None = None,
+    ) -> dict[str, Any]:
+        """Switch `fault` on (or off) on `device`; log it and return the log entry.
+
+        The entry (also appended to `fault_log`, and one INFO line) holds the device, kind,
+        on, the parameters given, `source` (python, api, timeline), `at` (the timeline's
+        planned time, if any), `elapsed_s` since the fleet started, and the wall time (`time`
+        ISO 8601 UTC with ms, `epoch_ms`) taken when the fault is in effect (e.g. the port
+        closed), so it can be lined up with what the pipeline saw.
+
+        One-off kinds (restart, session_kill) happen when `on`; off is a no-op. A fault of a
+        kind already on replaces it (new parameters). Raises KeyError for an unknown device,
+        FaultError for a fault the device cannot take (its `field` names what is wrong).
+        """
+        server = self._server(device)
+        protocol = server.device.protocol
+        facts = DeviceFacts(protocol, frozenset(t.name for t in server.device.tags))
+        for field, message in device_problems(fault, device, facts):
+            raise FaultError(message, field=field)
+        kind = fault.kind
+        if kind == "status" and on and fault.status is None:
+            fault = FaultSpec(kind="status", status="bad")
+        async with self._fault_locks.setdefault(device, asyncio.Lock()):
+            if not (kind in ONE_OFF and not on):
+                await self._switch(server, fault, on)
+            active = self._active.setdefault(device, {})
+            if on and kind not in ONE_OFF:
+                active[kind] = fault.spec()
+            elif not on:
+                active.pop(kind, None)
+            return self._log_fault(device, fault, on, source=source, at=at)
+
+    async def clear_fault(self, device: str, kind: FaultKind, *, source: str = "python") -> None:
+        """Switch the fault `kind` off on `device` (nothing happens if it is not on)."""
+        await self.apply_fault(device, FaultSpec.model_construct(kind=kind), False, source=source)
+
+    def active_faults(self, device: str) -> dict[str, dict[str, Any]]:
+        """The faults on now on `device`: kind → the parameters given."""
+        self._server(device)
+        return {k: f.given() for k, f in self._active.get(device, {}).items()}
+
+    async def _switch(self, server: Served, fault: FaultSpec, on: bool) -> None:
+        kind, name = fault.kind, server.device.name
+        if kind == "offline":
+            if on and name not in self._offline:
+                self._offline.add(name)
+                await server.stop()
+            elif not on and name in self._offline:
+                await server.start()
+                self._offline.discard(name)
+        elif kind == "restart":
+            if name not in self._offline:  # an offline device stays offline
+                await server.stop()
+                await server.start()
+        elif kind == "session_kill":
+            assert isinstance(server, DeviceServer | OpcUaDeviceServer | S7DeviceServer)
+            server.kill_sessions()
+        elif kind == "silent":
+            assert isinstance(server, DeviceServer)
+            server.silent = on
+        elif kind == "cpu_stop":
+            assert isinstance(server, S7DeviceServer)
+            if server.running == on:
+                server.set_running(not on)
+        elif kind == "status":
+            assert isinstance(server, OpcUaDeviceServer)
+            await server.set_status((fault.status or "bad") if on else "good")
+        elif kind in REQUEST_PATH:
+            assert isinstance(server, DeviceServer | OpcUaDeviceServer | S7DeviceServer)
+            server.faults.set(
+                fault, on, device=name, now=self._now(), protocol=server.device.protocol
+            )
+            if isinstance(server, OpcUaDeviceServer) and server.serving:
+                await server.refresh()
+        else:  # pragma: no cover - every kind is routed above
+            raise FaultError(f"unknown fault kind {kind!r}")
+
+    def _log_fault(
+        self, device: str, fault: FaultSpec, on: bool, *, source: str, at: float | None
+    ) -> dict[str, Any]:
+        epoch_ms = time.time_ns() // 1_000_000
+        iso = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+        entry: dict[str, Any] = {"device": device, "kind": fault.kind, "on": on}
+        entry |= fault.given() if on else {}
+        if fault.kind == "status":
+            entry["status"] = (fault.status or "bad") if on else "good"
+        entry["source"] = source
+        if at is not None:
+            entry["at"] = at
+        if self.started_ms is not None:
+            entry["elapsed_s"] = round((epoch_ms - self.started_ms) / 1000, 3)
+        entry |= {"time": iso, "epoch_ms": epoch_ms}
+        self.fault_log.append(entry)
+        params = fault.describe().removeprefix(fault.kind).strip()
+        log.info(
+            "fault %s %s: device %s%s at %s (%s%s)",
+            fault.kind,
+            "on" if on else "off",
+            device,
+            f" {params}" if on and params else "",
+            iso,
+            source,
+            f" t={at:g}s" if at is not None else "",
+        )
+        return entry
+
+    # -- the plant's timeline ----------------------------------------------------------------
+
+    def _start_timeline(self) -> None:
+        self.started_ms = time.time_ns() // 1_000_000
+        if self._run_timeline and self.plant.faults:
+            self._timeline = asyncio.create_task(self._play_timeline(), name="fleet:faults")
+
+    async def _play_timeline(self) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        entries = [f for f in self.plant.faults if f.device in self._servers]
+        if len(entries) < len(self.plant.faults):
+            log.warning(
+                "fleet: %d timeline faults name devices this fleet does not serve; skipped",
+                len(self.plant.faults) - len(entries),
+            )
+        log.info("fleet: timeline of %d faults started", len(entries))
+        async with asyncio.TaskGroup() as group:
+            for entry in entries:
+                group.create_task(self._play(entry, t0), name=f"fault:{entry.device}:{entry.kind}")
+
+    async def _play(self, entry: TimelineFault, t0: float) -> None:
+        loop = asyncio.get_running_loop()
+        spec = entry.spec()
+        steps = [(entry.at, True)]
+        if entry.duration is not None:
+            steps.append((entry.at + entry.duration, False))
+        for at, on in steps:
+            await asyncio.sleep(max(0.0, t0 + at - loop.time()))
+            try:
+                await self.apply_fault(entry.device, spec, on, source="timeline", at=at)
+            except Exception:  # one failed fault must not stop the timeline
+                log.exception("fleet: timeline fault %s on %s failed", spec.kind, entry.device)
+
+    # -- the faults by name (kept for callers of the first fault API) -------------------------
+
     async def set_offline(self, device: str, offline: bool = True) -> None:
         """Offline: the device's port is closed (connections refused, open ones dropped)."""
-        server = self._server(device)
-        if offline and device not in self._offline:
-            self._offline.add(device)
-            await server.stop()
-            log.info("fleet: device %s offline (port %d closed)", device, server.port)
-        elif not offline and device in self._offline:
-            await server.start()
-            self._offline.discard(device)
-            log.info("fleet: device %s back online on port %d", device, server.port)
+        await self.apply_fault(device, FaultSpec(kind="offline"), offline)
 
     async def restart(self, device: str) -> None:
         """Stop and start the device's server (an OPC UA server forgets its sessions)."""
-        await self.set_offline(device, True)
-        await self.set_offline(device, False)
+        await self.apply_fault(device, FaultSpec(kind="restart"))
+
+    async def kill_sessions(self, device: str) -> None:
+        """Close the device's open connections (OPC UA: its sessions); the port stays open."""
+        await self.apply_fault(device, FaultSpec(kind="session_kill"))
 
     async def set_silent(self, device: str, silent: bool = True) -> None:
         """Silent (Modbus): the device accepts connections and requests but never answers."""
-        server = self._server(device)
-        if not isinstance(server, DeviceServer):
-            raise FleetError(f"device {device} is not a Modbus device: it cannot be silent")
-        if server.silent != silent:
-            server.silent = silent
-            log.info("fleet: device %s %s", device, "silent" if silent else "answers again")
+        await self.apply_fault(device, FaultSpec(kind="silent"), silent)
 
     async def set_cpu_running(self, device: str, running: bool = True) -> None:
         """S7: put the CPU in RUN or STOP (SZL 0x0424 tells; values freeze in STOP)."""
-        server = self._server(device)
-        if not isinstance(server, S7DeviceServer):
-            raise FleetError(f"device {device} is not an S7 PLC: it has no CPU state")
-        if server.running != running:
-            server.set_running(running)
-            log.info("fleet: PLC %s CPU %s", device, "RUN" if running else "STOP")
+        await self.apply_fault(device, FaultSpec(kind="cpu_stop"), not running)
 
     async def set_status(self, device: str, status: StatusName) -> None:
         """OPC UA: serve every variable of `device` with at least this status."""
-        server = self._server(device)
-        if not isinstance(server, OpcUaDeviceServer):
-            raise FleetError(f"device {device} is not an OPC UA device: it has no StatusCode")
-        if server.status != status:
-            await server.set_status(status)
-            log.info("fleet: OPC UA device %s status %s", device, status)
+        await self.apply_fault(device, FaultSpec(kind="status", status=status), status != "good")
 
     def is_offline(self, device: str) -> bool:
         self._server(device)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationError,
     WrapValidator,
@@ -36,12 +37,17 @@ from nexus.model.tags import (
     protocol_dispatch,
     protocol_of,
 )
+from simulators.faults import DeviceFacts, TimelineFault, timeline_problems
 from simulators.modbus.encoding import INTEGER_RANGE, raw_unclamped
 from simulators.opcua.model import INTEGER_RANGE as OPCUA_INTEGER_RANGE
 from simulators.opcua.model import OpcUaPlantTag, OpcUaTwinDevice, OpcUaTwinTag, node_id
+from simulators.process.models import ProcessModel
+from simulators.process.runtime import BoundTag, bind_tags
+from simulators.process.validation import model_problems, ref_bounds, ref_problem
+from simulators.replay import Replay
 from simulators.s7.model import INTEGER_RANGE as S7_INTEGER_RANGE
 from simulators.s7.model import S7PlantTag, S7TwinDevice, S7TwinTag
-from simulators.signals import Signal, Text, tag_seed
+from simulators.signals import ModelRef, Signal, Text
 from simulators.twin import TwinDevice, TwinTag
 
 AnyTwinDevice = TwinDevice | OpcUaTwinDevice | S7TwinDevice
@@ -68,6 +74,12 @@ class _DeviceSpecBase(BaseModel):
     port: int | None = Field(default=None, ge=1, le=65535)
     poll_interval_ms: int = Field(default=1000, ge=100, le=60000)
     timeout_ms: int = Field(default=1000, ge=50, le=60000)
+    models: dict[Name, ProcessModel] = Field(
+        default_factory=dict, description="process models whose outputs tags can serve"
+    )
+    dt_s: float = Field(
+        default=1.0, gt=0, le=3600, description="the integration step of the device's models"
+    )
 
     def expanded_names(self) -> list[str]:
         """press, or press-01 … press-10 for count 10 (zero-padded, at least two digits)."""
@@ -169,6 +181,8 @@ class Plant(BaseModel):
     opcua: OpcUaListen = OpcUaListen()
     s7: S7Listen = S7Listen()
     sites: list[SiteSpec] = Field(min_length=1)
+    _replay: Replay | None = PrivateAttr(default=None)  # see with_replay
+    faults: list[TimelineFault] = []  # see simulators/faults.py
 
     def listen(self, protocol: str) -> ModbusListen:
         """The listen section of `protocol` (modbus, opcua or s7)."""
@@ -223,11 +237,40 @@ class Plant(BaseModel):
         """Every device after `count` expansion, in file order, with its site, line and port.
 
         Port 0 means "chosen by the operating system when the fleet starts" (base_port 0).
+        Each call binds fresh model instances (they all compute the same values: see
+        simulators/process/runtime.py) and, with `with_replay`, the recording's tags.
         """
         return [
-            _twin_device(self.seed, site, line, spec, name, port)
+            _twin_device(self.seed, site, line, spec, name, port, self._replay)
             for _loc, site, line, spec, name, port in self._expanded()
         ]
+
+    @property
+    def replay(self) -> Replay | None:
+        """The recording that drives some tags (`with_replay`), or None."""
+        return self._replay
+
+    def with_replay(self, replay: Replay | str | Path, *, loop: bool | None = None) -> Plant:
+        """A copy whose tags recorded in `replay` (a CSV as `nexus sim record` writes it, or a
+        loaded `Replay`) serve the recording instead of their signal or model; with `loop` the
+        recording starts again after its end (default: a loaded Replay's own setting, else no).
+
+        A device or tag of the recording that the plant does not have, or a value the tag
+        cannot hold, is a ConfigError naming the CSV file and line.
+        """
+        if not isinstance(replay, Replay):
+            replay = Replay.load(replay, loop=bool(loop))
+        elif loop is not None and loop != replay.loop:
+            replay = replay.looping(loop)
+        replay.check(
+            {
+                name: {t.name: _is_text(t) for t in spec.tags}
+                for _loc, _site, _line, spec, name, _port in self._expanded()
+            }
+        )
+        copy = self.model_copy()
+        copy._replay = replay
+        return copy
 
     def modbus_devices(self) -> list[TwinDevice]:
         return [d for d in self.devices() if isinstance(d, TwinDevice)]
@@ -281,10 +324,12 @@ class Plant(BaseModel):
                     if spec.protocol == protocol and spec.port is None
                 )
         try:
-            return Plant.model_validate(data)
+            moved = Plant.model_validate(data)
         except ValidationError as exc:
             first = exc.errors()[0]
             raise ConfigError(first["msg"], field=_dotted(first["loc"])) from exc
+        moved._replay = self._replay
+        return moved
 
     # -- validation --------------------------------------------------------------------------
 
@@ -301,7 +346,15 @@ class Plant(BaseModel):
                 f"line of site {site.name}",
             )
         yield from self._device_problems()
+        yield from timeline_problems(
+            self.faults,
+            {
+                name: DeviceFacts(spec.protocol, frozenset(t.name for t in spec.tags))
+                for _loc, _site, _line, spec, name, _port in self._expanded()
+            },
+        )
         for loc, _site, _line, spec in self._specs():
+            yield from model_problems(loc, spec.models, spec.tags)
             if isinstance(spec, DeviceSpec):
                 yield from _tag_problems(loc, spec)
             elif isinstance(spec, OpcUaDeviceSpec):
@@ -354,10 +407,26 @@ def _tag_problems(loc: Loc, spec: DeviceSpec) -> Iterator[tuple[Loc, str]]:
             used.setdefault((tag.table, a), tag.name)
         if tag.table.is_bit and (tag.scale != 1 or tag.offset != 0):
             yield (*tloc, "scale"), "a bool tag takes no scale or offset"
-        yield from _range_problems(tloc, tag)
+        yield from _range_problems(tloc, tag, _signal_bounds(spec, tag.signal))
 
 
-def _range_problems(loc: Loc, tag: PlantTag) -> Iterator[tuple[Loc, str]]:
+def _is_text(tag: PlantTag | OpcUaPlantTag | S7PlantTag) -> bool:
+    """Whether the tag holds a string (a replayed value is then text, else a number)."""
+    return isinstance(tag.signal, Text)
+
+
+def _signal_bounds(spec: AnyDeviceSpec, signal: Signal) -> tuple[float, float] | None:
+    """The signal's bounds; for a model output, those the model gives (if the output exists)."""
+    if isinstance(signal, ModelRef):
+        if ref_problem(spec.models, signal) is not None:
+            return None
+        return ref_bounds(spec.models, signal)
+    return signal.bounds()
+
+
+def _range_problems(
+    loc: Loc, tag: PlantTag, bounds: tuple[float, float] | None
+) -> Iterator[tuple[Loc, str]]:
     """An integer tag whose bounded signal does not fit its type is an error.
 
     Unbounded signals (a ramp without min/max) are allowed: the raw value saturates at the
@@ -366,7 +435,6 @@ def _range_problems(loc: Loc, tag: PlantTag) -> Iterator[tuple[Loc, str]]:
     yield from _text_problems(loc, tag.type is DataType.STRING, tag.type.value, tag.signal)
     if tag.type not in INTEGER_RANGE or isinstance(tag.signal, Text):
         return
-    bounds = tag.signal.bounds()
     if bounds is None:
         return
     lo, hi = INTEGER_RANGE[tag.type]
@@ -390,11 +458,14 @@ def _text_problems(
 
 
 def _bounds_problem(
-    loc: Loc, signal: Signal, type_name: str, limits: tuple[int, int] | None
+    loc: Loc,
+    signal: Signal,
+    type_name: str,
+    limits: tuple[int, int] | None,
+    bounds: tuple[float, float] | None,
 ) -> Iterator[tuple[Loc, str]]:
     if limits is None or isinstance(signal, Text):
         return
-    bounds = signal.bounds()
     if bounds is None:
         return
     lo, hi = limits
@@ -415,7 +486,11 @@ def _opcua_tag_problems(loc: Loc, spec: OpcUaDeviceSpec) -> Iterator[tuple[Loc, 
         tloc: Loc = (*loc, "tags", ti)
         yield from _text_problems(tloc, tag.type is OpcUaType.STRING, tag.type.value, tag.signal)
         yield from _bounds_problem(
-            tloc, tag.signal, tag.type.value, OPCUA_INTEGER_RANGE.get(tag.type)
+            tloc,
+            tag.signal,
+            tag.type.value,
+            OPCUA_INTEGER_RANGE.get(tag.type),
+            _signal_bounds(spec, tag.signal),
         )
 
 
@@ -456,7 +531,11 @@ def _s7_tag_problems(loc: Loc, spec: S7DeviceSpec) -> Iterator[tuple[Loc, str]]:
             used.setdefault(cell, tag.name)
         yield from _text_problems(tloc, where.type.is_string, where.type.value, tag.signal)
         yield from _bounds_problem(
-            tloc, tag.signal, where.type.value, S7_INTEGER_RANGE.get(where.type)
+            tloc,
+            tag.signal,
+            where.type.value,
+            S7_INTEGER_RANGE.get(where.type),
+            _signal_bounds(spec, tag.signal),
         )
 
 
@@ -475,9 +554,27 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+_T = TypeVar("_T", PlantTag, OpcUaPlantTag, S7PlantTag)
+
+
+def _with_unit(tag: _T, bound: BoundTag) -> _T:
+    """The tag with its model output's unit, when it serves one and sets no unit itself."""
+    if bound.unit and not tag.unit:
+        return tag.model_copy(update={"unit": bound.unit})
+    return tag
+
+
 def _twin_device(
-    plant_seed: int, site: SiteSpec, line: LineSpec, spec: AnyDeviceSpec, name: str, port: int
+    plant_seed: int,
+    site: SiteSpec,
+    line: LineSpec,
+    spec: AnyDeviceSpec,
+    name: str,
+    port: int,
+    replay: Replay | None = None,
 ) -> AnyTwinDevice:
+    replayed = replay.sources(name) if replay is not None else None
+    bound = bind_tags(plant_seed, name, spec.dt_s, spec.models, spec.tags, replayed)
     if isinstance(spec, DeviceSpec):
         return TwinDevice(
             name=name,
@@ -489,8 +586,8 @@ def _twin_device(
             timeout_ms=spec.timeout_ms,
             max_registers_per_read=spec.max_registers_per_read,
             tags=tuple(
-                TwinTag(tag=t, signal=t.signal, seed=tag_seed(plant_seed, name, t.name))
-                for t in spec.tags
+                TwinTag(tag=_with_unit(t, b), signal=b.source, seed=b.seed)
+                for t, b in zip(spec.tags, bound, strict=True)
             ),
         )
     if isinstance(spec, OpcUaDeviceSpec):
@@ -504,12 +601,12 @@ def _twin_device(
             mode=spec.mode,
             tags=tuple(
                 OpcUaTwinTag(
-                    spec=t,
-                    signal=t.signal,
-                    seed=tag_seed(plant_seed, name, t.name),
+                    spec=_with_unit(t, b),
+                    signal=b.source,
+                    seed=b.seed,
                     node_id=node_id(site.name, line.name, name, t.name),
                 )
-                for t in spec.tags
+                for t, b in zip(spec.tags, bound, strict=True)
             ),
         )
     return S7TwinDevice(
@@ -522,8 +619,8 @@ def _twin_device(
         poll_interval_ms=spec.poll_interval_ms,
         timeout_ms=spec.timeout_ms,
         tags=tuple(
-            S7TwinTag(tag=t, signal=t.signal, seed=tag_seed(plant_seed, name, t.name))
-            for t in spec.tags
+            S7TwinTag(tag=_with_unit(t, b), signal=b.source, seed=b.seed)
+            for t, b in zip(spec.tags, bound, strict=True)
         ),
     )
 

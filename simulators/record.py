@@ -1,8 +1,9 @@
 """A recording of what the twin serves: every tag of every device, sampled in simulated time.
 
-Nothing is served and nothing waits: each value is computed from the plant's signals at the
-sample's simulated time, exactly as a running fleet would serve it at that time. So the same
-plant, seed, duration and interval always give the same rows, byte for byte.
+Nothing is served and nothing waits: each value is computed from the plant's signals and
+process models (and a replayed recording, if any) at the sample's simulated time, exactly as a
+running fleet would serve it at that time. So the same plant, seed, duration and interval always
+give the same rows, byte for byte.
 
 The CSV has the columns `timestamp,device,tag,value`: `timestamp` is the simulated time in
 seconds since the fleet started, with millisecond decimals; rows are ordered by time, then by
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from simulators.plant import Plant
+from simulators.replay import COLUMNS as REPLAY_COLUMNS
 from simulators.twin import TagValue
 
-COLUMNS = ("timestamp", "device", "tag", "value")
+COLUMNS = REPLAY_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +60,10 @@ class Recording:
 
 
 def with_seed(plant: Plant, seed: int) -> Plant:
-    """A copy of `plant` whose random signals are seeded with `seed`."""
-    return Plant.model_validate({**plant.model_dump(), "seed": seed})
+    """A copy of `plant` whose random signals and models are seeded with `seed` (a replay
+    stays)."""
+    seeded = Plant.model_validate({**plant.model_dump(), "seed": seed})
+    return seeded if plant.replay is None else seeded.with_replay(plant.replay)
 
 
 def format_value(value: TagValue) -> str:
@@ -73,7 +77,8 @@ def format_value(value: TagValue) -> str:
 def rows(plant: Plant, recording: Recording) -> Iterator[tuple[str, str, str, str]]:
     """(timestamp, device, tag, value) of every tag of every device at every sample time."""
     tags = [(device.name, tag) for device in plant.devices() for tag in device.tags]
-    # time is the outer loop: a random walk then moves forward one step at a time
+    # time is the outer loop: random walks and process models then move forward one step at a
+    # time instead of being recomputed from t = 0 for every tag
     for t in recording.sample_times():
         stamp = f"{t:.3f}"
         for device, tag in tags:
@@ -110,6 +115,11 @@ def write_csv(
 
 def metadata(plant: Plant, recording: Recording, row_count: int) -> dict[str, object]:
     """What the recording is of (written next to the CSV; no wall-clock time, so runs match)."""
+    replay: dict[str, object] = (
+        {}
+        if plant.replay is None
+        else {"replay": plant.replay.path, "replay_loop": plant.replay.loop}
+    )
     return {
         "plant": plant.plant,
         "seed": plant.seed,
@@ -122,4 +132,5 @@ def metadata(plant: Plant, recording: Recording, row_count: int) -> dict[str, ob
         "tags": plant.tag_count,
         "rows": row_count,
         "columns": list(COLUMNS),
+        **replay,
     }

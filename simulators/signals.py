@@ -1,18 +1,24 @@
 """Deterministic signal generators: each value is a pure function of (simulated time, seed).
 
 A signal is configured in the plant file by a mapping with a `kind` key; the kinds are
-`sine`, `ramp`, `random_walk`, `step`, `counter`, `constant` and `text` (strings). `t` is the
-simulated time in seconds since the twin started (see `simulators.clock.SimClock`); `seed` is
-the tag's seed, derived from the plant seed, the device name and the tag name by `tag_seed` (a
-stable hash, so it is the same in every process and on every run). Only `random_walk` uses the
-seed; the other kinds are functions of `t` alone.
+`sine`, `ramp`, `random_walk`, `step`, `counter`, `constant`, `schedule` and `text` (strings).
+`t` is the simulated time in seconds since the twin started (see `simulators.clock.SimClock`);
+`seed` is the tag's seed, derived from the plant seed, the device name and the tag name by
+`tag_seed` (a stable hash, so it is the same in every process and on every run). Only
+`random_walk` uses the seed; the other kinds are functions of `t` alone.
+
+The kind `model` is not a function of `t`: it names an output of one of the device's process
+models (simulators/process/), and is bound to that model when the plant is expanded. What a twin
+tag serves is any `Source`: a signal, a bound model output or a replayed recording.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -23,6 +29,15 @@ def tag_seed(plant_seed: int, device: str, tag: str) -> int:
     """The seed of one tag: a stable 64-bit hash of (plant seed, device name, tag name)."""
     text = f"{plant_seed}\x1f{device}\x1f{tag}".encode()
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
+
+
+def model_seed(plant_seed: int, device: str, model: str) -> int:
+    """The seed of one process model of one expanded device (its random faults, its inputs).
+
+    `tag_seed` with the model's name prefixed by "model:": tag names cannot contain ":", so a
+    model's stream never equals a tag's, and each copy of a `count` device gets its own.
+    """
+    return tag_seed(plant_seed, device, f"model:{model}")
 
 
 def _splitmix64(x: int) -> int:
@@ -39,12 +54,47 @@ def _uniform(seed: int, k: int) -> float:
     return bits / float(1 << 52) - 1.0
 
 
+def uniform01(seed: int, k: int) -> float:
+    """A deterministic number in [0, 1) for step `k` of the stream `seed` (no state)."""
+    return (_splitmix64((seed ^ _splitmix64(k)) & _MASK64) >> 11) / float(1 << 53)
+
+
+def derive_seed(seed: int, stream: int) -> int:
+    """An independent stream of `seed` (e.g. one for "does it fail", one for "how long")."""
+    return _splitmix64((seed + 0x632BE59BD9B4E019 * (stream + 1)) & _MASK64)
+
+
+class Source(Protocol):
+    """What a twin tag serves: a signal, a bound model output or a replayed recording."""
+
+    @property
+    def kind(self) -> str:
+        """The signal's kind; "model" for a bound model output, "replay" for a recording."""
+        ...
+
+    def at(self, t: float, seed: int) -> float:
+        """The numeric value at simulated time `t`."""
+        ...
+
+    def sample(self, t: float, seed: int) -> float | str:
+        """The value at `t`: a string for a text source, else a number."""
+        ...
+
+    def bounds(self) -> tuple[float, float] | None:
+        """The smallest and largest value, or None if unknown or unbounded."""
+        ...
+
+
 class _Signal(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     def at(self, t: float, seed: int) -> float:
         """The value at simulated time `t` (seconds) for the tag seeded with `seed`."""
         raise NotImplementedError  # pragma: no cover - overridden
+
+    def sample(self, t: float, seed: int) -> float | str:
+        """The value at `t`; only a text signal gives a string."""
+        return self.at(t, seed)
 
     def bounds(self) -> tuple[float, float] | None:
         """The smallest and largest value the signal can take, or None if unbounded."""
@@ -205,6 +255,9 @@ class Text(_Signal):
         """The index of the current string (a text has no numeric value)."""
         return float(self.index_at(t))
 
+    def sample(self, t: float, seed: int) -> str:
+        return self.text_at(t)
+
     def text_at(self, t: float) -> str:
         return self.values[self.index_at(t)]
 
@@ -212,7 +265,69 @@ class Text(_Signal):
         return 0.0, float(len(self.values) - 1)
 
 
+class Schedule(_Signal):
+    """A value that changes at given times and holds in between (a setpoint plan).
+
+    `points` are [time_s, value] pairs in increasing time; the value at `t` is that of the last
+    point at or before `t` (before the first point: the first value). With `period_s` the plan
+    repeats (e.g. 86400 for a daily plan) and, before the first point of a period, the last
+    value of the previous period holds.
+    """
+
+    kind: Literal["schedule"]
+    points: list[tuple[float, float]] = Field(min_length=1)
+    period_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _check_points(self) -> Schedule:
+        times = [p[0] for p in self.points]
+        if any(b <= a for a, b in itertools.pairwise(times)):
+            raise ValueError("the points' times must increase")
+        if times[0] < 0:
+            raise ValueError("the points' times must not be negative")
+        if self.period_s is not None and times[-1] >= self.period_s:
+            raise ValueError("every point must lie within the period (time < period_s)")
+        return self
+
+    def at(self, t: float, seed: int) -> float:
+        points = self.points
+        if self.period_s is not None:
+            t %= self.period_s
+        i = bisect.bisect_right(points, t, key=lambda p: p[0]) - 1
+        if i < 0:
+            return points[-1 if self.period_s is not None else 0][1]
+        return points[i][1]
+
+    def bounds(self) -> tuple[float, float]:
+        values = [p[1] for p in self.points]
+        return min(values), max(values)
+
+
+class ModelRef(_Signal):
+    """An output of one of the device's process models: `output` · scale + offset.
+
+    In the plant file it only names the model and the output; `Plant.devices()` binds it to the
+    model instance of each expanded device (`simulators.process.runtime.ModelOutput`), which is
+    what the tag then serves. The reference itself has no value.
+    """
+
+    kind: Literal["model"]
+    model: str = Field(min_length=1)
+    output: str = Field(min_length=1)
+    scale: float = 1.0
+    offset: float = 0.0
+
+    def at(self, t: float, seed: int) -> float:
+        raise TypeError(
+            f"model output {self.model}.{self.output} is not bound to a device (Plant.devices())"
+        )
+
+    def bounds(self) -> None:
+        return None
+
+
 Signal = Annotated[
-    Sine | Ramp | RandomWalk | Step | Counter | Constant | Text, Field(discriminator="kind")
+    Sine | Ramp | RandomWalk | Step | Counter | Constant | Schedule | Text | ModelRef,
+    Field(discriminator="kind"),
 ]
-"""A signal configuration, chosen by its `kind`."""
+"""A tag's signal configuration, chosen by its `kind`."""

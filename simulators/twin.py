@@ -8,17 +8,15 @@ from typing import Literal, Protocol, TypeVar
 
 from nexus.model.tags import ModbusDevice, ModbusTag, RegisterTable
 from simulators.modbus.encoding import RawValue, decode_raw, encode_raw, encode_string, to_raw
-from simulators.signals import Signal, Text
+from simulators.signals import Source
 
 TagValue = float | int | bool | str
 """What a tag serves: a number, a bool or a string."""
 
 
-def signal_value(signal: Signal, t: float, seed: int) -> float | str:
-    """The signal's value at `t`: a string for a text signal, else a number."""
-    if isinstance(signal, Text):
-        return signal.text_at(t)
-    return signal.at(t, seed)
+def signal_value(signal: Source, t: float, seed: int) -> float | str:
+    """The source's value at `t`: a string for a text signal (or replayed text), else a number."""
+    return signal.sample(t, seed)
 
 
 _TAG_FIELDS = set(ModbusTag.model_fields)
@@ -26,10 +24,14 @@ _TAG_FIELDS = set(ModbusTag.model_fields)
 
 @dataclass(frozen=True, slots=True, eq=False)
 class TwinTag:
-    """One tag of one expanded device: its Modbus description, its signal and its seed."""
+    """One tag of one expanded device: its Modbus description, its source and its seed.
+
+    `signal` is the tag's signal, or what it was bound to at expansion: an output of the
+    device's process models or a replayed recording (`simulators.signals.Source`).
+    """
 
     tag: ModbusTag
-    signal: Signal
+    signal: Source
     seed: int
 
     @property

@@ -1,11 +1,14 @@
 """`nexus sim`: run the digital twin.
 
 nexus sim fleet PLANT [--host H] [--base-port N] [--speed X] [--api-port N]
+                [--replay FILE.csv [--loop]]
     serve every device of the plant (Modbus, OPC UA, S7) until Ctrl-C or SIGTERM; with
-    --api-port, the fault HTTP API on 127.0.0.1 (simulators/api.py)
+    --api-port, the fault HTTP API on 127.0.0.1 (simulators/api.py); with --replay, the tags
+    recorded in FILE.csv serve the recording (simulators/replay.py), at --speed
 nexus sim devices PLANT [--host H] [--base-port N] [-o FILE]
     print (or write) the gateway's device file for the plant
 nexus sim record PLANT --duration D --out FILE.csv [--seed S] [--speed X] [--interval-ms N]
+                 [--replay FILE.csv [--loop]]
     write the values the twin would serve over D simulated seconds, computed without serving
     or waiting (simulators/record.py); metadata (seed, speed, …) goes to FILE.csv.json
 """
@@ -46,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         help="serve the fault HTTP API on 127.0.0.1 at this port (0: any free; default: off)",
     )
+    _replay_arguments(fleet)
     fleet.set_defaults(func=run_fleet)
 
     devices = commands.add_parser("devices", help="write the gateway's device file for a plant")
@@ -76,7 +80,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=1000,
         help="simulated time between samples (default 1000)",
     )
+    _replay_arguments(record)
     record.set_defaults(func=write_recording)
+
+
+def _replay_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        metavar="FILE.csv",
+        help="serve the tags recorded in this CSV (as `nexus sim record` writes it) from it",
+    )
+    parser.add_argument(
+        "--loop", action="store_true", help="with --replay: start again after the last row"
+    )
 
 
 def _plant(args: argparse.Namespace) -> Plant:
@@ -87,6 +104,18 @@ def _plant(args: argparse.Namespace) -> Plant:
         if not 1 <= args.base_port <= 65535:
             raise ConfigError("must be a port, 1 to 65535", field="--base-port")
         plant = plant.with_base_port(args.base_port)
+    return _replayed(plant, args)
+
+
+def _replayed(plant: Plant, args: argparse.Namespace) -> Plant:
+    """The plant driven by the --replay recording, if one is given."""
+    replay = getattr(args, "replay", None)
+    if replay is None:
+        if getattr(args, "loop", False):
+            raise ConfigError("needs --replay", field="--loop")
+        return plant
+    plant = plant.with_replay(replay, loop=args.loop)
+    log.info("replaying %s%s", replay, " in a loop" if args.loop else "")
     return plant
 
 
@@ -120,6 +149,7 @@ def write_recording(args: argparse.Namespace) -> int:
     plant = load_plant(args.plant)
     if args.seed is not None:
         plant = with_seed(plant, args.seed)
+    plant = _replayed(plant, args)
     recording = Recording(args.duration, args.interval_ms, args.speed)
     long = recording.sample_count * plant.tag_count >= LONG_RECORDING_VALUES
 
@@ -157,8 +187,42 @@ def run_fleet(args: argparse.Namespace) -> int:
         # they log every server start, connection and subscription at INFO
         for name in ("pymodbus", "asyncua", "snap7"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    raise_open_files_limit(FILES_PER_DEVICE * plant.device_count + FILES_SPARE)
     asyncio.run(_serve(plant, args.host, args.speed, args.api_port))
     return 0
+
+
+FILES_PER_DEVICE = 3
+"""File descriptors a served device may hold: its listening socket, a connection, a reconnect."""
+FILES_SPARE = 256
+
+
+def raise_open_files_limit(needed: int) -> int:
+    """Raise the soft limit on open files towards the hard limit when `needed` is above it.
+
+    A fleet of 1,300 devices holds ~2,600 sockets with one client each, above the usual soft
+    limit of 1,024. Returns the soft limit in force; warns when it stays below `needed`.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+        if target > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+                log.info("open files limit raised from %d to %d", soft, target)
+                soft = target
+            except (ValueError, OSError) as exc:
+                log.warning("cannot raise the open files limit from %d: %s", soft, exc)
+        if soft < needed:
+            log.warning(
+                "open files limit %d is below the %d this fleet may need: raise it (ulimit -n) "
+                "or devices will refuse connections",
+                soft,
+                needed,
+            )
+    return int(soft)
 
 
 async def _serve(plant: Plant, host: str | None, speed: float, api_port: int | None) -> None:

@@ -33,8 +33,10 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType as SimType
 from pymodbus.simulator import SimData, SimDevice
 
-from nexus.model.tags import RegisterTable
+from nexus.model.tags import DataType, RegisterTable
 from simulators.errors import FleetError
+from simulators.faults import ActiveFaults
+from simulators.modbus.encoding import encode_value
 from simulators.twin import TwinDevice, TwinTag
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ _TABLES = (
     RegisterTable.HOLDING,
     RegisterTable.INPUT,
 )
+_NUMERIC = frozenset(DataType) - {DataType.BOOL, DataType.STRING}
 _FUNCTION_TABLE = {
     1: RegisterTable.COIL,
     5: RegisterTable.COIL,
@@ -90,6 +93,7 @@ class DeviceServer:
         self.host = host
         self.port = device.port
         self.silent = False
+        self.faults = ActiveFaults()
         self._now = now
         self._tables = {
             table: _TableTags([t for t in device.tags if t.table is table]) for table in _TABLES
@@ -130,6 +134,15 @@ class DeviceServer:
         if server is not None:
             await server.shutdown()  # type: ignore[no-untyped-call]
 
+    def kill_sessions(self) -> int:
+        """Drop every open connection; the port stays open. Returns how many were dropped."""
+        if self._server is None:
+            return 0
+        connections = list(self._server.active_connections.values())
+        for connection in connections:
+            connection.close()
+        return len(connections)
+
     def _sim_device(self) -> SimDevice:
         blocks: list[list[SimData]] = []
         for table in _TABLES:
@@ -169,6 +182,9 @@ class DeviceServer:
         registers; for bits: start_address = index of the 16-bit word registers[0], address =
         first requested bit, count = number of words the request spans.
         """
+        faults = self.faults
+        if faults.latency_s > 0:  # slow: every request, answered late
+            await asyncio.sleep(faults.latency_s)
         if set_values is not None:
             return ExcCodes.ILLEGAL_FUNCTION
         table = _FUNCTION_TABLE.get(function_code)
@@ -180,16 +196,48 @@ class DeviceServer:
             if address not in tags.addresses:
                 return ExcCodes.ILLEGAL_ADDRESS
             first_word = address // 16
-            for tag in tags.touching(first_word * 16, (first_word + count) * 16):
+            touched = tags.touching(first_word * 16, (first_word + count) * 16)
+            if (error := self._error(touched)) is not None:
+                return error
+            for tag in touched:
                 word = tag.address // 16 - start_address
                 mask = 1 << (tag.address % 16)
-                if tag.raw_at(t):
+                if tag.raw_at(faults.time_for(tag.name, t)):
                     registers[word] |= mask
                 else:
                     registers[word] &= ~mask
             return None
-        for tag in tags.touching(address, address + count):
+        touched = tags.touching(address, address + count)
+        if (error := self._error(touched)) is not None:
+            return error
+        for tag in touched:
             base = tag.address - start_address
-            values = tag.registers_at(t)
+            values = self._registers(tag, t) if faults.touches_values else tag.registers_at(t)
             registers[base : base + len(values)] = values
         return None
+
+    def _error(self, tags: list[TwinTag]) -> ExcCodes | None:
+        """protocol_error: the exception code for a request touching a faulted tag."""
+        faults = self.faults
+        if faults.error_code is None:
+            return None
+        for tag in tags:
+            code = faults.error_for(tag.name)
+            if isinstance(code, int):
+                return ExcCodes(code)
+        return None
+
+    def _registers(self, tag: TwinTag, t: float) -> list[int]:
+        """The registers of `tag` at `t` with the value faults (frozen, spikes, byte_order)."""
+        faults = self.faults
+        t = faults.time_for(tag.name, t)
+        spike = faults.spike(tag.name) if tag.tag.type in _NUMERIC else 0.0
+        if spike:
+            value = tag.value_at(t)
+            assert isinstance(value, int | float)
+            values = encode_value(tag.tag, value + spike)
+        else:
+            values = tag.registers_at(t)
+        if len(values) > 1 and tag.tag.type in _NUMERIC and faults.swapped(tag.name):
+            values = values[::-1]  # the words of a multi-register value in reverse order
+        return values

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nexus.model.payload import Quality
 from nexus.model.tags import Name, OpcUaDevice, OpcUaTag, OpcUaType
-from simulators.signals import Signal
+from simulators.signals import Signal, Source
 from simulators.twin import TagValue, find_tag, signal_value
 from simulators.values import int_range, to_bool, to_float32, to_integer
 
@@ -80,7 +80,7 @@ QUALITY: dict[StatusName, Quality] = {
 @dataclass(frozen=True, slots=True, eq=False)
 class OpcUaTwinTag:
     spec: OpcUaPlantTag
-    signal: Signal
+    signal: Source  # the tag's signal, or the model output / replay it was bound to
     seed: int
     node_id: str
 

@@ -14,13 +14,20 @@ BadDeviceFailure (whose value is null, as OPC UA Part 4 requires).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 from collections.abc import Callable
+from typing import Any
 
 from asyncua import Server, ua
+from asyncua.crypto import uacrypto
+from asyncua.server.binary_server_asyncio import BinaryServer, OPCUAProtocol
+from asyncua.server.internal_server import InternalServer
 
 from nexus.model.tags import OpcUaType
 from simulators.errors import FleetError
+from simulators.faults import ActiveFaults, opcua_status_code
 from simulators.opcua.aspace import SharedSpaceInternalServer, shared_standard_nodes
 from simulators.opcua.model import (
     NAMESPACE_INDEX,
@@ -29,6 +36,7 @@ from simulators.opcua.model import (
     OpcUaTwinDevice,
     OpcUaTwinTag,
     StatusName,
+    typed_value,
     worst,
 )
 
@@ -117,6 +125,7 @@ class OpcUaDeviceServer:
         self.host = host
         self.port = device.port
         self.status: StatusName = "good"
+        self.faults = ActiveFaults()
         self._now = now
         self._server: Server | None = None
         self._node_ids: dict[str, ua.NodeId] = {}
@@ -129,7 +138,10 @@ class OpcUaDeviceServer:
     async def start(self) -> None:
         if self._server is not None:
             return
-        server = Server(iserver=SharedSpaceInternalServer(await shared_standard_nodes()))
+        server = TwinUaServer(
+            iserver=SharedSpaceInternalServer(await shared_standard_nodes()),
+            latency=lambda: self.faults.latency_s,
+        )
         await server.init()
         server.set_endpoint(f"opc.tcp://{self.host}:{self.port}")
         server.set_server_name(f"NEXUS Edge twin {self.device.name}")
@@ -160,6 +172,17 @@ class OpcUaDeviceServer:
         if server is not None:
             await server.stop()
 
+    def kill_sessions(self) -> int:
+        """Close every connection, and with it its session and subscriptions, without a restart:
+        clients must connect and subscribe again. Returns how many connections were closed."""
+        if self._server is None or self._server.bserver is None:
+            return 0
+        clients = list(self._server.bserver.clients)
+        for client in clients:
+            if client.transport is not None:
+                client.transport.close()
+        return len(clients)
+
     async def set_status(self, status: StatusName) -> None:
         self.status = status
         if self._server is not None:
@@ -171,10 +194,15 @@ class OpcUaDeviceServer:
         if server is None:
             return
         t = self._now()
+        faults = self.faults
         for tag in self.device.tags:
             status = worst(tag.spec.status, self.status)
-            value = tag.value_at(t)
+            if (quality := faults.quality_for(tag.name)) is not None:
+                status = worst(status, quality)
+            value = self._faulted_value(tag, t) if faults.touches_values else tag.value_at(t)
             code = STATUS_CODE[status]
+            if (error := faults.error_for(tag.name)) is not None:
+                status, code = "bad", _status_code(error)
             key = (value, code)
             last = self._last.get(tag.name)
             if last is not None and _same(last, key):
@@ -190,6 +218,16 @@ class OpcUaDeviceServer:
                 ua.DataValue(Value=variant, StatusCode=ua.StatusCode(code)),
             )
 
+    def _faulted_value(self, tag: OpcUaTwinTag, t: float) -> object:
+        """The value of `tag` at `t` with the value faults (frozen, spikes)."""
+        value = tag.value_at(self.faults.time_for(tag.name, t))
+        if tag.type in NUMERIC and tag.type is not OpcUaType.BOOLEAN:
+            spike = self.faults.spike(tag.name)
+            if spike:
+                assert isinstance(value, int | float)
+                value = typed_value(tag.type, value + spike)
+        return value
+
     async def _build_address_space(self, server: Server) -> None:
         device = self.device
         objects = server.nodes.objects
@@ -204,6 +242,71 @@ class OpcUaDeviceServer:
             nodeid = ua.NodeId.from_string(tag.node_id)
             await _add_variable(server, parent.nodeid, nodeid, tag, tag.value_at(t))
             self._node_ids[tag.name] = nodeid
+
+
+def _status_code(code: int | str) -> int:
+    if isinstance(code, int):
+        return code
+    value = opcua_status_code(code)
+    return ua.StatusCodes.BadInternalError if value is None else value
+
+
+class _SlowProtocol(OPCUAProtocol):  # type: ignore[misc]  # asyncua is Any
+    """asyncua's connection, each request processed `latency()` seconds late."""
+
+    def __init__(self, latency: Callable[[], float], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._latency = latency
+
+    async def _process_one_msg(self, header: Any, buf: Any) -> bool:
+        delay = self._latency()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        processed: bool = await super()._process_one_msg(header, buf)
+        return processed
+
+
+class _TwinBinaryServer(BinaryServer):  # type: ignore[misc]  # asyncua is Any
+    def __init__(self, latency: Callable[[], float], *args: Any) -> None:
+        super().__init__(*args)
+        self._latency = latency
+
+    def _make_protocol(self) -> OPCUAProtocol:
+        return _SlowProtocol(
+            self._latency,
+            iserver=self.iserver,
+            policies=self._policies,
+            clients=self.clients,
+            closing_tasks=self.closing_tasks,
+            limits=self.limits,
+        )
+
+
+class TwinUaServer(Server):  # type: ignore[misc]  # asyncua is Any
+    """asyncua's server whose connections answer `latency()` seconds late (the slow fault).
+
+    `start` is asyncua's own, with the binary server replaced by one making slow connections.
+    """
+
+    def __init__(self, *, iserver: InternalServer, latency: Callable[[], float]) -> None:
+        super().__init__(iserver=iserver)
+        self._latency = latency
+
+    async def start(self) -> None:
+        if self.iserver.certificate is not None:
+            uacrypto.check_certificate(
+                self.iserver.certificate, self._application_uri, socket.gethostname()
+            )
+        await self._setup_server_nodes()
+        await self.iserver.start()
+        try:
+            host, port = self._get_bind_socket_info()
+            self.bserver = _TwinBinaryServer(self._latency, self.iserver, host, port, self.limits)
+            self.bserver.set_policies(self._policies)
+            await self.bserver.start()
+        except Exception:
+            await self.iserver.stop()
+            raise
 
 
 def _name(name: str) -> ua.QualifiedName:

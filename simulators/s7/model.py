@@ -7,7 +7,7 @@ from typing import Literal
 
 from nexus.model.s7address import S7Address, S7Type
 from nexus.model.tags import S7Device, S7Tag
-from simulators.signals import Signal
+from simulators.signals import Signal, Source
 from simulators.twin import TagValue, find_tag, signal_value
 from simulators.values import int_range, to_bool, to_float32, to_integer
 
@@ -63,7 +63,7 @@ def typed_value(address: S7Address, value: float | str) -> TagValue:
 @dataclass(frozen=True, slots=True, eq=False)
 class S7TwinTag:
     tag: S7Tag
-    signal: Signal
+    signal: Source  # the tag's signal, or the model output / replay it was bound to
     seed: int
 
     @property

@@ -24,6 +24,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,7 +38,8 @@ from snap7.type import SrvArea
 
 from nexus.model.s7address import S7Area, S7Type
 from simulators.errors import FleetError
-from simulators.s7.model import S7TwinDevice, S7TwinTag
+from simulators.faults import ActiveFaults
+from simulators.s7.model import S7TwinDevice, S7TwinTag, typed_value
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +77,31 @@ _SETTERS: dict[S7Type, Callable[[bytearray, int, Any], object]] = {
 }
 
 
+_NUMERIC = frozenset(_SETTERS)
+
+
 def encode_tag(buffer: bytearray, tag: S7TwinTag, t: float) -> None:
     """Write `tag`'s value at `t` into `buffer` (its area) with snap7's setters."""
+    encode_value(buffer, tag, tag.value_at(t))
+
+
+def encode_faulted(buffer: bytearray, tag: S7TwinTag, t: float, faults: ActiveFaults) -> None:
+    """`encode_tag` with the value faults: frozen, spikes, byte_order (little-endian)."""
     where = tag.location
-    value = tag.value_at(t)
+    value = tag.value_at(faults.time_for(tag.name, t))
+    if where.type in _NUMERIC:
+        spike = faults.spike(tag.name)
+        if spike:
+            assert isinstance(value, int | float)
+            value = typed_value(where, value + spike)
+    encode_value(buffer, tag, value)
+    if where.type in _NUMERIC and where.end - where.start > 1 and faults.swapped(tag.name):
+        buffer[where.start : where.end] = buffer[where.start : where.end][::-1]
+
+
+def encode_value(buffer: bytearray, tag: S7TwinTag, value: object) -> None:
+    """Write `value` as `tag`'s type at its place in `buffer` with snap7's setters."""
+    where = tag.location
     if where.type is S7Type.BOOL:
         util.set_bool(buffer, where.start, where.bit, bool(value))
     elif where.type is S7Type.STRING:
@@ -93,10 +116,16 @@ def encode_tag(buffer: bytearray, tag: S7TwinTag, t: float) -> None:
 class TwinS7Server(Server):
     """snap7's server with live values, the CPU state in SZL 0x0424 and spec bit reads."""
 
-    def __init__(self, tags: dict[tuple[WireArea, int], list[S7TwinTag]], now: Callable[[], float]):
+    def __init__(
+        self,
+        tags: dict[tuple[WireArea, int], list[S7TwinTag]],
+        now: Callable[[], float],
+        faults: ActiveFaults | None = None,
+    ):
         super().__init__(log=False)
         self._tags = tags
         self._now = now
+        self.faults = faults or ActiveFaults()
         self._sockets: set[socket.socket] = set()
         self._sockets_lock = threading.Lock()
 
@@ -108,16 +137,47 @@ class TwinS7Server(Server):
         key = (area, db_number)
         if key not in self.memory_areas:
             return 0x0A, bytearray()  # object does not exist
+        faults = self.faults
+        touched = [
+            tag
+            for tag in self._tags.get(key, ())
+            if tag.location.start < start + count and tag.location.end > start
+        ]
+        code = self._error_of(touched)
+        if code is not None and code <= 0xFF:
+            return code, bytearray()  # protocol_error: an item-level return code
         with self.area_locks[key]:
             data = self.memory_areas[key]
             if start < 0 or count < 0 or start + count > len(data):
                 return 0x05, bytearray()  # address out of range
             if self.cpu_state == CPU_RUN:
                 t = self._now()
-                for tag in self._tags.get(key, ()):
-                    if tag.location.start < start + count and tag.location.end > start:
+                for tag in touched:
+                    if faults.touches_values:
+                        encode_faulted(data, tag, t, faults)
+                    else:
                         encode_tag(data, tag, t)
             return 0xFF, bytearray(data[start : start + count])
+
+    def _error_of(self, tags: list[S7TwinTag]) -> int | None:
+        """protocol_error: the code for a read touching a faulted tag (None: no error)."""
+        if self.faults.error_code is None:
+            return None
+        for tag in tags:
+            code = self.faults.error_for(tag.name)
+            if isinstance(code, int):
+                return code
+        return None
+
+    def _process_request(
+        self, request_data: bytes, client_address: tuple[str, int]
+    ) -> bytes | None:
+        """slow: every request is answered `latency` late (this client's thread waits)."""
+        latency = self.faults.latency_s
+        if latency > 0:
+            time.sleep(latency)
+        response: bytes | None = super()._process_request(request_data, client_address)
+        return response
 
     def _get_szl_data(self, szl_id: int, szl_index: int) -> bytes | None:
         if szl_id == 0x0424:
@@ -140,10 +200,32 @@ class TwinS7Server(Server):
     def _handle_read_area(self, request: dict[str, Any], client_address: tuple[str, int]) -> bytes:
         params = request.get("parameters") or {}
         specs = params.get("address_specs") or [params.get("address_spec") or {}]
+        pdu_error = self._pdu_error(specs)
+        if pdu_error is not None:  # protocol_error: the whole request refused
+            error: bytes = self._build_error_response(request, pdu_error)
+            return error
         if any(s.get("word_len") == S7WordLen.BIT for s in specs):
             return self._read_items(request, specs)
         response: bytes = super()._handle_read_area(request, client_address)
         return response
+
+    def _pdu_error(self, specs: list[dict[str, Any]]) -> int | None:
+        code = self.faults.error_code
+        if not isinstance(code, int) or code <= 0xFF:
+            return None
+        for spec in specs:
+            if not spec:
+                continue
+            size = 1 if spec.get("word_len") == S7WordLen.BIT else _item_bytes(spec)
+            start, end = spec["start"], spec["start"] + size
+            touched = [
+                tag
+                for tag in self._tags.get((spec["area"], spec["db_number"]), ())
+                if tag.location.start < end and tag.location.end > start
+            ]
+            if self._error_of(touched) is not None:
+                return code
+        return None
 
     def _read_items(self, request: dict[str, Any], specs: list[dict[str, Any]]) -> bytes:
         data = bytearray()
@@ -186,13 +268,18 @@ class TwinS7Server(Server):
 
     def stop(self) -> int:
         """Stop listening and drop every connection now (not after the 5 s read timeout)."""
+        self.kill_sessions()
+        result: int = super().stop()
+        return result
+
+    def kill_sessions(self) -> int:
+        """Drop every open connection; the server keeps listening. Returns how many."""
         with self._sockets_lock:
             sockets = list(self._sockets)
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        result: int = super().stop()
-        return result
+        return len(sockets)
 
 
 def _item_bytes(spec: dict[str, Any]) -> int:
@@ -217,6 +304,7 @@ class S7DeviceServer:
         self.port = device.port
         self._now = now
         self.running = True
+        self.faults = ActiveFaults()
         self._tags: dict[tuple[WireArea, int], list[S7TwinTag]] = {}
         for tag in device.tags:
             key = (_WIRE_AREA[tag.location.area], tag.location.db)
@@ -230,7 +318,7 @@ class S7DeviceServer:
     async def start(self) -> None:
         if self._server is not None:
             return
-        server = TwinS7Server(self._tags, self._now)
+        server = TwinS7Server(self._tags, self._now, self.faults)
         for tag in self.device.tags:
             where = tag.location
             key = (_WIRE_AREA[where.area], where.db)
@@ -255,6 +343,10 @@ class S7DeviceServer:
         server, self._server = self._server, None
         if server is not None:
             await asyncio.to_thread(server.stop)
+
+    def kill_sessions(self) -> int:
+        """Drop every open connection (the PLC keeps listening). Returns how many."""
+        return self._server.kill_sessions() if self._server is not None else 0
 
     def set_running(self, running: bool) -> None:
         """RUN or STOP: in STOP the values freeze and SZL 0x0424 reports STOP."""

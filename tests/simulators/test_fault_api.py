@@ -63,7 +63,7 @@ async def test_offline_closes_the_port_and_back_opens_it(
 ) -> None:
     port = api.fleet.device("pump").port
     assert await answers(port)
-    with caplog.at_level(logging.INFO, logger="simulators.api"):
+    with caplog.at_level(logging.INFO, logger="simulators.fleet"):
         status, body = await post(http, {"device": "pump", "kind": "offline", "on": True})
         assert status == 200, body
         assert not await answers(port)
@@ -88,7 +88,7 @@ async def test_offline_closes_the_port_and_back_opens_it(
         assert parsed.utcoffset() is not None
         assert round(parsed.timestamp() * 1000) == entry["epoch_ms"]
     assert log[0]["epoch_ms"] <= log[1]["epoch_ms"]
-    lines = [r for r in caplog.records if r.name == "simulators.api" and "fault" in r.message]
+    lines = [r for r in caplog.records if r.name == "simulators.fleet" and "fault" in r.message]
     assert len(lines) == 2
     assert all(r.levelno == logging.INFO for r in lines)
 
