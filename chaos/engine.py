@@ -63,6 +63,7 @@ class RunResult:
     samples: list[Sample] = field(default_factory=list)
     events: list[FaultEvent] = field(default_factory=list)
     replicas_reached: dict[str, int] = field(default_factory=dict)
+    replicas_at_end: dict[str, int] = field(default_factory=dict)
     series: list[SecondStats] = field(default_factory=list)
     ledger_dir: str | None = None
 
@@ -155,7 +156,7 @@ class _Run:
                 await t.network_fault(fault.link, fault.network)
             case Action.DEVICE:
                 assert fault.kind is not None
-                await t.device_fault(fault.target, fault.kind, True)
+                await t.device_fault(fault.target, fault.kind, True, fault.params)
 
     async def _revert(self, fault: Fault) -> None:
         t, replica = self.target, fault.replica or 0
@@ -170,7 +171,7 @@ class _Run:
                 await t.network_fault(fault.link, None)
             case Action.DEVICE:
                 assert fault.kind is not None
-                await t.device_fault(fault.target, fault.kind, False)
+                await t.device_fault(fault.target, fault.kind, False, fault.params)
 
 
 async def run_scenario(
@@ -205,6 +206,7 @@ async def _run(
             group.create_task(asyncio.sleep(scenario.run_s))
         run.phase = "drain"
         load_end_ms = time.time_ns() // 1_000_000
+        at_end = {s.value: target.replicas(s) for s in Service}
         await target.stop_load()
         drain_began = run.loop.time()
         acked = read_acked(target.ledger_files())
@@ -219,7 +221,7 @@ async def _run(
     report = check(acked, rows, window_ms=(start_ms, load_end_ms))
     # Every component the timeline took away is expected back: replicas_reached counts the
     # most that ran at once.
-    failures = unmet(report, scenario.expect, run.reached)
+    failures = unmet(report, scenario.expect, run.reached, at_end)
     failures += [f"fault {e.label!r} failed: {e.error}" for e in run.events if e.error]
     result = RunResult(
         scenario=scenario.name,
@@ -234,6 +236,7 @@ async def _run(
         samples=run.samples,
         events=run.events,
         replicas_reached=run.reached,
+        replicas_at_end=at_end,
         series=per_second(
             acked,
             rows,

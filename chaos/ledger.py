@@ -256,3 +256,25 @@ def read_acked(paths: Iterable[Path]) -> list[AckedPoint]:
         for r in read_ledger(path):
             points.append(AckedPoint(r.topic, r.ts, r.seq, r.gw, path.stem, r.acked_ms))
     return points
+
+
+class LedgerCounter:
+    """Counts the complete lines of growing ledger files without re-reading them (progress)."""
+
+    def __init__(self) -> None:
+        self._offsets: dict[Path, int] = {}
+        self.lines = 0
+
+    def update(self, paths: list[Path]) -> int:
+        for path in paths:
+            offset = self._offsets.get(path, 0)
+            try:
+                with path.open("rb") as file:
+                    file.seek(offset)
+                    data = file.read()
+            except FileNotFoundError:
+                continue
+            end = data.rfind(b"\n") + 1  # a torn last line is counted once complete
+            self.lines += data.count(b"\n", 0, end)
+            self._offsets[path] = offset + end
+        return self.lines

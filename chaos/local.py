@@ -1,7 +1,7 @@
 """The local target: the stack, the twin fleet and every service replica as processes on this
 machine, each network link through a fault-injecting proxy.
 
-    simulated PLCs (in this process) ─▶ gateway-i ─[gateway-broker]─▶ Mosquitto
+    simulated devices (in this process) ─▶ gateway-i ─[gateway-broker]─▶ Mosquitto
     Mosquitto ─[ingest-broker]─▶ ingest-i ─[ingest-database]─▶ PostgreSQL
 
 Gateway replicas do not share the fleet yet (fleet sharding is a separate issue): each replica
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import asyncpg
 
-from chaos.ledger import StoredRow
+from chaos.ledger import LedgerCounter, StoredRow
 from chaos.proxy import LinkProxy
 from chaos.replica import Replica
 from chaos.scenario import Component, DeviceFaultKind, Link, NetworkSpec, Scenario, Service
@@ -30,7 +30,8 @@ from nexus.stack.local import LocalStack
 from nexus.stack.mosquitto import Mosquitto
 from nexus.stack.postgres import Postgres
 from nexus.stack.tools import LOOPBACK, temp_run_dir
-from simulators.fleet import ModbusFleet
+from simulators.faults import ONE_OFF, FaultParams, FaultSpec
+from simulators.fleet import Fleet
 from simulators.plant import gateway_yaml, load_plant
 
 logger = logging.getLogger(__name__)
@@ -43,28 +44,6 @@ FROM metrics
 """
 
 
-class _LedgerCounter:
-    """Counts the lines of growing ledger files without re-reading them."""
-
-    def __init__(self) -> None:
-        self._offsets: dict[Path, int] = {}
-        self.lines = 0
-
-    def update(self, paths: list[Path]) -> int:
-        for path in paths:
-            offset = self._offsets.get(path, 0)
-            try:
-                with path.open("rb") as file:
-                    file.seek(offset)
-                    data = file.read()
-            except FileNotFoundError:
-                continue
-            end = data.rfind(b"\n") + 1  # a torn last line is counted once complete
-            self.lines += data.count(b"\n", 0, end)
-            self._offsets[path] = offset + end
-        return self.lines
-
-
 class LocalTarget(AsyncService):
     """Runs `scenario` on this machine; `work_dir` receives the ledgers and the service logs."""
 
@@ -74,11 +53,11 @@ class LocalTarget(AsyncService):
         self._run_dir = temp_run_dir(prefix="nexus-scenario-")
         self.stack = LocalStack(run_dir=self._run_dir, fast=True)
         self.proxies: dict[Link, LinkProxy] = {}
-        self.fleet: ModbusFleet | None = None
+        self.fleet: Fleet | None = None
         self.gateways: list[Replica] = []
         self.ingests: list[Replica] = []
         self._ledgers: list[Path] = []
-        self._counter = _LedgerCounter()
+        self._counter = LedgerCounter()
         self._db: asyncpg.Connection | None = None
 
     # -- life cycle --------------------------------------------------------------------------
@@ -96,7 +75,7 @@ class LocalTarget(AsyncService):
             self.proxies[link] = LinkProxy(link.value, LOOPBACK, port)
             await self.proxies[link].start()
         plant = load_plant(self.scenario.plant_path).with_base_port(0)
-        self.fleet = ModbusFleet(plant)
+        self.fleet = Fleet(plant)
         await self.fleet.start()
 
         base_env = {**info.to_env()}
@@ -260,12 +239,20 @@ class LocalTarget(AsyncService):
     async def network_fault(self, link: Link, spec: NetworkSpec | None) -> None:
         self.proxies[link].set_fault(spec)
 
-    async def device_fault(self, device: str, kind: DeviceFaultKind, on: bool) -> None:
+    async def device_fault(
+        self, device: str, kind: DeviceFaultKind, on: bool, params: FaultParams | None = None
+    ) -> None:
+        """The fleet runs in this process: its Python API, logged as source "scenario"."""
         assert self.fleet is not None
-        if kind is DeviceFaultKind.OFFLINE:
-            await self.fleet.set_offline(device, on)
-        else:
-            await self.fleet.set_silent(device, on)
+        if kind.value in ONE_OFF and not on:
+            return
+        given = params.given() if params is not None else {}
+        spec = (
+            FaultSpec.model_validate({"kind": kind.value, **given})
+            if on
+            else FaultSpec.model_construct(kind=kind.value)
+        )
+        await self.fleet.apply_fault(device, spec, on, source="scenario")
 
     # -- observation -------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ def result_json(result: RunResult) -> dict[str, object]:
         "unacknowledged_stored": result.ledger.unacknowledged,
         "latency_p50_ms": result.ledger.latency_p50_ms,
         "replicas_reached": result.replicas_reached,
+        "replicas_at_end": result.replicas_at_end,
         "start_ms": result.start_ms,
         "load_end_ms": result.load_end_ms,
         "end_ms": result.end_ms,

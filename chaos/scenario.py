@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nexus.errors import ConfigError
 from nexus.model.loading import load_yaml_model
+from simulators.faults import ONE_OFF, DeviceFacts, FaultParams, FaultSpec, device_problems
 
 SCALE_ENV = "NEXUS_SCENARIO_SCALE"
 
@@ -56,8 +57,20 @@ PROCESS_ACTIONS = frozenset({Action.KILL, Action.PAUSE, Action.STOP, Action.REST
 
 
 class DeviceFaultKind(StrEnum):
+    """Every fault of the twin's devices (simulators/faults.py: protocols and parameters)."""
+
     OFFLINE = "offline"  # the device's port is closed
-    SILENT = "silent"  # connections accepted, requests never answered
+    SILENT = "silent"  # Modbus: connections accepted, requests never answered
+    SLOW = "slow"  # latency_ms added to every request
+    PROTOCOL_ERROR = "protocol_error"  # code: Modbus exception, OPC UA Bad status, S7 error
+    QUALITY = "quality"  # OPC UA: quality good/uncertain/bad
+    STATUS = "status"  # OPC UA: every variable's status
+    CPU_STOP = "cpu_stop"  # S7: CPU in STOP
+    SESSION_KILL = "session_kill"  # open connections (OPC UA sessions) closed, once
+    RESTART = "restart"  # the device's server stopped and started, once
+    FROZEN = "frozen"  # values stop changing
+    SPIKES = "spikes"  # outliers: magnitude, probability or every_n, seed
+    BYTE_ORDER = "byte_order"  # Modbus: word order swapped; S7: little-endian
 
 
 class _Model(BaseModel):
@@ -98,6 +111,7 @@ class Fault(_Model):
     replicas: int | None = Field(default=None, ge=0, le=16, description="for scale")
     network: NetworkSpec | None = None
     kind: DeviceFaultKind | None = Field(default=None, description="for device")
+    params: FaultParams | None = Field(default=None, description="for device: the kind's")
     repeat: int = Field(default=1, ge=1, le=1000, description="times, `every` seconds apart")
     every: float | None = Field(default=None, gt=0)
 
@@ -122,13 +136,36 @@ class Fault(_Model):
                 raise ValueError("network needs a network: spec")
             if self.duration is None and not self.network.reset:
                 raise ValueError("a network fault needs a duration")
-        elif self.action is Action.DEVICE and (self.kind is None or self.duration is None):
-            raise ValueError("device needs kind and duration")
+        elif self.action is Action.DEVICE:
+            self._check_device_fault()
+        if self.params is not None and self.action is not Action.DEVICE:
+            raise ValueError("params are for device faults only")
         if self.repeat > 1 and self.every is None:
             raise ValueError("repeat needs every")
         if self.every is not None and self.duration is not None and self.duration >= self.every:
             raise ValueError("duration must be shorter than every")
         return self
+
+    def _check_device_fault(self) -> None:
+        if self.kind is None:
+            raise ValueError("device needs kind")
+        if self.kind.value in ONE_OFF:
+            if self.duration is not None:
+                raise ValueError(f"{self.kind.value} happens once: it takes no duration")
+        elif self.duration is None:
+            raise ValueError("device needs kind and duration")
+        self.device_spec()
+
+    def device_spec(self) -> FaultSpec:
+        """The device fault (kind and params), checked; ValueError names the bad parameter."""
+        assert self.kind is not None
+        given = self.params.given() if self.params is not None else {}
+        try:
+            return FaultSpec.model_validate({"kind": self.kind.value, **given})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"])
+            raise ValueError(f"params.{field}: {first['msg']}") from None
 
     @property
     def component(self) -> Component:
@@ -149,7 +186,7 @@ class Fault(_Model):
         elif self.network is not None:
             text += f" ({self.network.describe})"
         elif self.kind is not None:
-            text += f" {self.kind.value}"
+            text += f" {self.device_spec().describe() if self.params else self.kind.value}"
         if self.duration is not None:
             text += f" for {self.duration:g}s"
         return text
@@ -198,6 +235,10 @@ class Expectations(_Model):
     max_gap_s: float | None = Field(default=None, gt=0, description="acquisition gap per device")
     min_delivered: int = Field(default=1, ge=0)
     replicas_reached: dict[Service, int] = Field(default_factory=dict)
+    replicas_at_end: dict[Service, Annotated[int, Field(ge=0, le=16)]] = Field(
+        default_factory=dict,
+        description="at most this many replicas running when the timeline ends (scaled back in)",
+    )
 
 
 class Scenario(_Model):
@@ -272,15 +313,26 @@ def _check_plant(scenario: Scenario, path: Path) -> None:
     if not plant_path.is_file():
         raise ConfigError(f"plant file {plant_path} does not exist", file=str(path), field="plant")
     plant = load_plant(plant_path)
-    names = {d.name for d in plant.modbus_devices()}
-    if not names:
-        raise ConfigError("the plant has no Modbus device", file=str(path), field="plant")
+    devices = {
+        d.name: DeviceFacts(d.protocol, frozenset(t.name for t in d.tags)) for d in plant.devices()
+    }
+    if not devices:  # pragma: no cover - a plant has at least one device
+        raise ConfigError("the plant has no device", file=str(path), field="plant")
     for i, fault in enumerate(scenario.timeline):
-        if fault.action is Action.DEVICE and fault.target not in names:
+        if fault.action is not Action.DEVICE:
+            continue
+        facts = devices.get(fault.target)
+        if facts is None:
             raise ConfigError(
-                f"no Modbus device {fault.target!r} in {scenario.plant}",
+                f"no device {fault.target!r} in {scenario.plant}",
                 file=str(path),
                 field=f"timeline[{i}].target",
+            )
+        for field, message in device_problems(fault.device_spec(), fault.target, facts):
+            raise ConfigError(
+                message,
+                file=str(path),
+                field=f"timeline[{i}].{'params.' if field != 'kind' else ''}{field}",
             )
 
 

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from chaos.ledger import StoredRow
 from chaos.scenario import Component, DeviceFaultKind, Link, NetworkSpec, Service
+from simulators.faults import FaultParams
 
 
 class Target(Protocol):
@@ -39,7 +40,13 @@ class Target(Protocol):
     async def network_fault(self, link: Link, spec: NetworkSpec | None) -> None:
         """Apply a fault to a link (None: healthy again)."""
 
-    async def device_fault(self, device: str, kind: DeviceFaultKind, on: bool) -> None: ...
+    async def device_fault(
+        self, device: str, kind: DeviceFaultKind, on: bool, params: FaultParams | None = None
+    ) -> None:
+        """Switch a twin device fault on or off; `params` are the kind's parameters (None: its
+        defaults). restart and session_kill happen once, when `on`: off is a no-op. A target
+        that runs the fleet elsewhere posts `simulators.faults.request_body(...)` to its fault
+        API (POST /faults)."""
 
     def replicas(self, service: Service) -> int:
         """Replicas running now."""

@@ -11,9 +11,15 @@ MAX_NAMED = 10
 
 
 def unmet(
-    report: LedgerReport, expect: Expectations, replicas_reached: Mapping[str, int]
+    report: LedgerReport,
+    expect: Expectations,
+    replicas_reached: Mapping[str, int],
+    replicas_at_end: Mapping[str, int] | None = None,
 ) -> list[str]:
-    """The failures of a run (empty when every expectation holds)."""
+    """The failures of a run (empty when every expectation holds).
+
+    `replicas_at_end`: the replicas running when the timeline ended (for `replicas_at_end`).
+    """
     failures: list[str] = []
     if report.lost > expect.lost:
         failures.append(f"lost {report.lost} acknowledged points (allowed {expect.lost})")
@@ -44,4 +50,14 @@ def unmet(
         reached = replicas_reached.get(Service(service).value, 0)
         if reached < wanted:
             failures.append(f"{service} reached {reached} replicas, expected {wanted}")
+    for service, most in expect.replicas_at_end.items():
+        name = Service(service).value
+        if replicas_at_end is None or name not in replicas_at_end:
+            failures.append(f"{name}: the replicas at the end of the timeline were not recorded")
+            continue
+        if replicas_at_end[name] > most:
+            failures.append(
+                f"{name} ran {replicas_at_end[name]} replicas at the end of the timeline, "
+                f"expected at most {most} (not scaled back in)"
+            )
     return failures

@@ -2,6 +2,10 @@
 
 CI runs the short form: the timeline scaled by NEXUS_SCENARIO_SCALE (0.25 unless set; 1 is the
 full form). Each run writes its report under reports/ (or NEXUS_SCENARIO_REPORTS).
+
+`--target containers` (or NEXUS_SCENARIO_TARGET=containers) runs them with EMQX and TimescaleDB
+in Docker containers (chaos/containers.py); without Docker they are skipped, with the reason.
+scenarios/kind/ (the Kubernetes target, `make chaos`) is not collected here.
 """
 
 from __future__ import annotations
@@ -17,6 +21,15 @@ from chaos.scenario import load_scenario, scale_from_env
 
 CI_SCALE = 0.25
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--target",
+        choices=("local", "containers"),
+        default=None,
+        help="where scenarios/*.yaml run (default: env NEXUS_SCENARIO_TARGET, else local)",
+    )
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -40,11 +53,15 @@ class ScenarioItem(pytest.Item):
         self.add_marker(pytest.mark.integration)
 
     def runtest(self) -> None:
-        from chaos.runner import run_local_sync
+        from chaos.runner import run_local_sync, target_name, unavailable
 
+        target = target_name(self.config.getoption("--target", default=None))
+        reason = unavailable(target)
+        if reason is not None:
+            pytest.skip(reason)
         scenario = load_scenario(self.path, scale=scale_from_env(CI_SCALE))
         report_dir = Path(os.environ.get("NEXUS_SCENARIO_REPORTS", REPO / "reports"))
-        outcome = run_local_sync(scenario, report_dir=report_dir)
+        outcome = run_local_sync(scenario, report_dir=report_dir, target=target)
         self.user_properties.append(("report", str(outcome.html_path)))
         if not outcome.result.passed:
             raise ScenarioFailed("\n".join([*outcome.result.failures, str(outcome.html_path)]))

@@ -2,17 +2,22 @@
 # `make chaos`: the chaos timelines against NEXUS Edge on a kind (Kubernetes in Docker) cluster.
 #
 #   1. check the prerequisites (docker with a running daemon, kind, kubectl): exit 2 if missing
-#   2. create the kind cluster (deploy/kind/cluster.yaml), unless it exists
+#   2. create the kind cluster (deploy/kind/cluster.yaml), unless it exists; every node mounts
+#      the ledger directory (KIND_LEDGER_DIR) where the gateway pods write their ledgers
 #   3. build the images (make images) and copy them into the nodes (kind load docker-image)
 #   4. install metrics-server (pinned release manifest; the HPAs need it)
 #   5. apply the kind overlay (deploy/k8s/overlays/kind) with random credentials, wait for it
-#   6. run the chaos timelines: python -m chaos.kubernetes (NOT BUILT YET: exits 3)
+#   6. run the chaos timelines: python -m chaos.kubernetes (scenarios/kind/*.yaml), one report
+#      per scenario under REPORT_DIR, REPORT_DIR/summary.json for all
 #   7. delete the cluster, unless KEEP=1; print where the report is
 #
 # Environment: KEEP=1 keeps the cluster, KIND_CLUSTER (nexus-chaos), REPORT_DIR
-# (reports/chaos-kind/<UTC time>), PYTHON (.venv/bin/python), WAIT_TIMEOUT (600s).
-# Exit status: 0 all timelines passed, 2 a prerequisite is missing, 3 the scenario runner does
-# not exist yet, anything else: the failing step's status.
+# (reports/chaos-kind/<UTC time>), PYTHON (.venv/bin/python), WAIT_TIMEOUT (600s),
+# KIND_LEDGER_DIR (/tmp/nexus-kind-ledger, the hostPath of deploy/kind/cluster.yaml; another
+# directory is used through a rendered copy of that file, for a new cluster only),
+# CHAOS_ARGS (more arguments of python -m chaos.kubernetes, e.g. scenario files or --scale).
+# Exit status: 0 all timelines passed, 1 a timeline failed, 2 a prerequisite is missing,
+# anything else: the failing step's status.
 
 set -uo pipefail
 
@@ -51,7 +56,13 @@ IMAGES=("nexus-edge/nexus:${IMAGE_TAG}" "nexus-edge/twin:${IMAGE_TAG}")
 # metrics-server, pinned: the HPAs of the kind overlay read CPU and memory from it.
 METRICS_SERVER_MANIFEST="https://github.com/kubernetes-sigs/metrics-server/releases/download/v0.7.2/components.yaml"
 
+DEFAULT_LEDGER_DIR=/tmp/nexus-kind-ledger
+LEDGER_DIR="${KIND_LEDGER_DIR:-$DEFAULT_LEDGER_DIR}"
+
 mkdir -p "$REPORT_DIR"
+# The gateways (UID 10001 in the pods) write their ledgers here through the nodes' mounts.
+mkdir -p "$LEDGER_DIR"
+chmod 1777 "$LEDGER_DIR"
 log() { echo "make chaos: $*" >&2; }
 kc() { kubectl --context "$CONTEXT" "$@"; }
 
@@ -73,8 +84,13 @@ trap teardown EXIT
 if kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
   log "reusing the kind cluster '$CLUSTER'"
 else
-  log "creating the kind cluster '$CLUSTER'"
-  kind create cluster --name "$CLUSTER" --config deploy/kind/cluster.yaml --wait 180s
+  log "creating the kind cluster '$CLUSTER' (ledger directory $LEDGER_DIR)"
+  cluster_config=deploy/kind/cluster.yaml
+  if [[ "$LEDGER_DIR" != "$DEFAULT_LEDGER_DIR" ]]; then
+    cluster_config="$REPORT_DIR/cluster.yaml"
+    sed "s|hostPath: $DEFAULT_LEDGER_DIR\$|hostPath: $LEDGER_DIR|" deploy/kind/cluster.yaml > "$cluster_config"
+  fi
+  kind create cluster --name "$CLUSTER" --config "$cluster_config" --wait 180s
 fi
 
 # -- 3. images ----------------------------------------------------------------------------------
@@ -121,12 +137,9 @@ kc -n nexus wait --for=condition=Ready pod -l app.kubernetes.io/part-of=nexus-ed
 kc -n nexus get pods -o wide > "$REPORT_DIR/pods.txt"
 
 # -- 6. the chaos timelines -----------------------------------------------------------------------
-# >>> CALL INTO THE SCENARIO RUNNER. `python -m chaos.kubernetes` is built by another issue (the
-# >>> chaos engine and its Kubernetes target). Until it exists this step fails on purpose, so
-# >>> that nobody mistakes a run without timelines for a pass.
-if "$PYTHON" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("chaos.kubernetes") is None)' 2>/dev/null; then
-  "$PYTHON" -m chaos.kubernetes --context "$CONTEXT" --namespace nexus --report "$REPORT_DIR"
-else
-  log "scenario runner not built yet: python -m chaos.kubernetes does not exist, no timeline was run"
-  exit 3
-fi
+# The runner restores what it changed (HPA floors, gateway replicas, cut links) after each
+# scenario; its exit status is this script's (0 all passed, 1 one did not, 2 not runnable).
+read -r -a chaos_args <<< "${CHAOS_ARGS:-}"
+log "running the chaos timelines (python -m chaos.kubernetes)"
+"$PYTHON" -m chaos.kubernetes --context "$CONTEXT" --namespace nexus \
+  --report-dir "$REPORT_DIR" --ledger-dir "$LEDGER_DIR" "${chaos_args[@]}"

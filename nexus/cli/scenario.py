@@ -1,5 +1,9 @@
 """`nexus scenario run FILE`: play a fault scenario on the local target and check the ledger.
 
+`--target containers` (or NEXUS_SCENARIO_TARGET=containers) runs EMQX and TimescaleDB in Docker
+containers instead of the local Mosquitto and PostgreSQL (chaos/containers.py); without Docker
+it exits 2 with one line saying what is missing.
+
 Prints one progress line per second (elapsed, points published and stored, faults in effect)
 on stderr; with --json the result is one JSON object on the last line of stdout. Exit code 0
 when every expectation holds, 1 when one does not, 2 when the file is invalid.
@@ -30,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="time scale of the timeline (default: env NEXUS_SCENARIO_SCALE, else 1)",
     )
     run.add_argument("--report-dir", type=Path, default=Path("reports"), help="default: reports/")
+    run.add_argument(
+        "--target",
+        choices=("local", "containers"),
+        help="where the broker and the database run (default: env NEXUS_SCENARIO_TARGET, "
+        "else local; containers: EMQX and TimescaleDB in Docker)",
+    )
     run.set_defaults(func=run_scenario_file)
     check = commands.add_parser("check", help="validate scenario files and exit")
     check.add_argument("files", type=Path, nargs="+")
@@ -49,14 +59,21 @@ def _progress(sample: Sample) -> None:
 
 
 def run_scenario_file(args: argparse.Namespace) -> int:
-    from chaos.runner import run_local_sync
+    from chaos.runner import run_local_sync, target_name, unavailable
     from chaos.scenario import load_scenario, scale_from_env
 
     scale = args.scale if args.scale is not None else scale_from_env()
     scenario = load_scenario(args.file, scale=scale)
+    target = target_name(args.target)
+    reason = unavailable(target)
+    if reason is not None:
+        print(f"nexus scenario run: {reason}", file=sys.stderr)
+        return 2
     for name in ("pymodbus", "aiohttp.access"):  # a line per connection otherwise
         logging.getLogger(name).setLevel(logging.WARNING)
-    outcome = run_local_sync(scenario, report_dir=args.report_dir, on_sample=_progress)
+    outcome = run_local_sync(
+        scenario, report_dir=args.report_dir, on_sample=_progress, target=target
+    )
     result = outcome.result
     if args.json:
         print(json.dumps(result.summary()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,40 @@ def test_repeats_are_expanded() -> None:
                 "action: device, kind: offline, target: nope",
             ),
             "timeline[0].target",
-            "no Modbus device",
+            "no device 'nope'",
+        ),
+        (
+            GOOD.replace(
+                "action: kill, target: ingest, replica: 1",
+                "action: device, kind: cpu_stop, target: mixer-01, duration: 2",
+            ),
+            "timeline[0].kind",
+            "not an S7 device",
+        ),
+        (
+            GOOD.replace(
+                "action: kill, target: ingest, replica: 1",
+                "action: device, kind: slow, target: mixer-01, duration: 2",
+            ),
+            "timeline[0]",
+            "params.latency_ms: slow needs latency_ms",
+        ),
+        (
+            GOOD.replace(
+                "action: kill, target: ingest, replica: 1",
+                "action: device, kind: protocol_error, target: mixer-01, duration: 2, "
+                "params: {{code: 99}}",
+            ),
+            "timeline[0].params.code",
+            "not a Modbus exception code",
+        ),
+        (
+            GOOD.replace(
+                "action: kill, target: ingest, replica: 1",
+                "action: device, kind: restart, target: mixer-01, duration: 2",
+            ),
+            "timeline[0]",
+            "restart happens once",
         ),
     ],
 )  # fmt: skip
@@ -86,3 +120,46 @@ def test_cli_exits_2_for_an_invalid_file(
     path = write(tmp_path, GOOD + "surprise: 1\n")
     assert main(["scenario", "run", str(path), "--json"]) == 2
     assert "surprise" in capsys.readouterr().err
+
+
+def test_device_faults_of_every_kind_load_with_their_params(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "  - {{at: 10, action: kill, target: ingest, replica: 1, duration: 5}}\n",
+        "  - {{at: 10, action: device, target: mixer-01, kind: slow, duration: 8,"
+        " params: {{latency_ms: 1500}}}}\n"
+        "  - {{at: 20, action: device, target: mixer-02, kind: protocol_error, duration: 5,"
+        " params: {{code: 6, tags: [speed]}}}}\n"
+        "  - {{at: 30, action: device, target: mixer-01, kind: restart}}\n",
+    )
+    scenario = load_scenario(write(tmp_path, text))
+    slow, error, restart = scenario.faults()
+    assert slow.params is not None
+    assert slow.params.latency_ms == 1500
+    assert slow.label() == "device mixer-01 slow latency_ms=1500 for 8s"
+    assert error.device_spec().tags == ("speed",)
+    assert restart.duration is None
+
+
+async def test_the_local_target_applies_device_faults_to_its_fleet(tmp_path: Path) -> None:
+    from chaos.local import LocalTarget
+    from chaos.scenario import DeviceFaultKind
+    from simulators.faults import FaultParams
+    from simulators.fleet import Fleet
+    from simulators.plant import load_plant
+
+    scenario = load_scenario(write(tmp_path, GOOD))
+    target = LocalTarget(scenario, tmp_path / "work")
+    shutil.rmtree(target._run_dir, ignore_errors=True)  # the stack is not used here
+    async with Fleet(load_plant(scenario.plant_path).with_base_port(0)) as fleet:
+        target.fleet = fleet
+        params = FaultParams(latency_ms=700)
+        await target.device_fault("mixer-01", DeviceFaultKind.SLOW, True, params)
+        assert fleet.active_faults("mixer-01") == {"slow": {"latency_ms": 700}}
+        await target.device_fault("mixer-01", DeviceFaultKind.SLOW, False, params)
+        await target.device_fault("mixer-01", DeviceFaultKind.RESTART, True)
+        await target.device_fault("mixer-01", DeviceFaultKind.RESTART, False)  # a no-op
+    assert [(e["kind"], e["on"], e["source"]) for e in fleet.fault_log] == [
+        ("slow", True, "scenario"),
+        ("slow", False, "scenario"),
+        ("restart", True, "scenario"),
+    ]
