@@ -176,6 +176,24 @@ async def test_cpu_stop_is_bad_quality_and_run_good_again(mqtt_settings: MqttSet
         await wait_until(lambda: last_is(rx, "plc", "speed", lambda p: p.q == "good"), what="good")
 
 
+async def test_quality_changes_reach_the_points_of_their_tags(
+    mqtt_settings: MqttSettings,
+) -> None:
+    async with running(mqtt_settings, [opcua_device("oven")]) as (fleet, _, rx, status):
+        await fleet.apply_fault("oven", spec("quality", quality="uncertain", tags=["temperature"]))
+        await wait_until(
+            lambda: last_is(rx, "oven", "temperature", lambda p: p.q == "uncertain"),
+            what="oven/temperature uncertain",
+        )
+        # subscription mode reports changes only: the other tag's last report stays good
+        assert last_is(rx, "oven", "speed", lambda p: p.q == "good")
+        assert status["oven"].up
+        await fleet.clear_fault("oven", "quality")
+        await wait_until(
+            lambda: last_is(rx, "oven", "temperature", lambda p: p.q == "good"), what="good"
+        )
+
+
 async def test_frozen_values_stop_changing(mqtt_settings: MqttSettings) -> None:
     async with running(mqtt_settings, [press("press")]) as (fleet, _, rx, _status):
         await fleet.apply_fault("press", spec("frozen", tags=["ramp"]))
