@@ -39,6 +39,17 @@ class Sample:
     phase: str
 
 
+def progress_line(sample: Sample, prefix: str = "") -> str:
+    """One line of a run's progress view: phase, published, stored, replicas, active faults."""
+    stored = "-" if sample.stored is None else str(sample.stored)
+    replicas = " ".join(f"{k}={v}" for k, v in sample.replicas.items())
+    faults = "; ".join(sample.faults) or "none"
+    return (
+        f"[{prefix}{sample.elapsed_s:6.1f}s] {sample.phase:5} published {sample.published:7d} "
+        f"stored {stored:>7} {replicas} faults: {faults}"
+    )
+
+
 @dataclass
 class FaultEvent:
     label: str

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
+
 from nexus.gateway.ledger import read_ledger
 
 Key = tuple[str, int]
@@ -278,3 +280,16 @@ class LedgerCounter:
             self.lines += data.count(b"\n", 0, end)
             self._offsets[path] = offset + end
         return self.lines
+
+
+STORED_ROWS_QUERY = """
+SELECT topic, (extract(epoch FROM time) * 1000)::bigint AS ts,
+       (extract(epoch FROM stored_at) * 1000)::bigint AS stored_ms
+FROM metrics
+"""
+
+
+async def fetch_stored_rows(conn: asyncpg.Connection) -> list[StoredRow]:
+    """Every row of the historian, as the ledger checker compares them (any target)."""
+    rows = await conn.fetch(STORED_ROWS_QUERY)
+    return [StoredRow(r["topic"], r["ts"], r["stored_ms"]) for r in rows]

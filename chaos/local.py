@@ -20,7 +20,7 @@ from pathlib import Path
 
 import asyncpg
 
-from chaos.ledger import LedgerCounter, StoredRow
+from chaos.ledger import LedgerCounter, StoredRow, fetch_stored_rows
 from chaos.proxy import LinkProxy
 from chaos.replica import Replica
 from chaos.scenario import Component, DeviceFaultKind, Link, NetworkSpec, Scenario, Service
@@ -37,11 +37,6 @@ from simulators.plant import gateway_yaml, load_plant
 logger = logging.getLogger(__name__)
 
 INGEST_FLUSH_INTERVAL_S = "0.2"
-ROWS_QUERY = """
-SELECT topic, (extract(epoch FROM time) * 1000)::bigint AS ts,
-       (extract(epoch FROM stored_at) * 1000)::bigint AS stored_ms
-FROM metrics
-"""
 
 
 class LocalTarget(AsyncService):
@@ -280,6 +275,4 @@ class LocalTarget(AsyncService):
             return None
 
     async def stored_rows(self) -> list[StoredRow]:
-        conn = await self._conn()
-        rows = await conn.fetch(ROWS_QUERY)
-        return [StoredRow(r["topic"], r["ts"], r["stored_ms"]) for r in rows]
+        return await fetch_stored_rows(await self._conn())

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaos.engine import Sample, run_scenario
+from chaos.engine import Sample, progress_line, run_scenario
 from chaos.errors import TargetError, TargetUnavailable
 from chaos.kubernetes.kubectl import Kubectl
 from chaos.kubernetes.target import (
@@ -96,15 +96,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _progress(name: str) -> Callable[[Sample], None]:
     def show(sample: Sample) -> None:
-        stored = "-" if sample.stored is None else str(sample.stored)
-        replicas = " ".join(f"{k}={v}" for k, v in sample.replicas.items())
-        faults = "; ".join(sample.faults) or "none"
-        print(
-            f"[{name} {sample.elapsed_s:6.1f}s] {sample.phase:5} published "
-            f"{sample.published:7d} stored {stored:>7} {replicas} faults: {faults}",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(progress_line(sample, prefix=f"{name} "), file=sys.stderr, flush=True)
 
     return show
 

@@ -47,7 +47,7 @@ import asyncpg
 
 from chaos.errors import NotSupportedOnTarget, TargetError, TargetUnavailable
 from chaos.kubernetes.kubectl import Kubectl, PortForward
-from chaos.ledger import LedgerCounter, StoredRow
+from chaos.ledger import LedgerCounter, StoredRow, fetch_stored_rows
 from chaos.scenario import (
     Action,
     Component,
@@ -74,11 +74,6 @@ FAULT_API_PORT = 8090
 EMQX_API_PORT = 18083
 POSTGRES_PORT = 5432
 EMQX_API_USER = "admin"  # EMQX's default dashboard user; its password is in the Secret
-ROWS_QUERY = """
-SELECT topic, (extract(epoch FROM time) * 1000)::bigint AS ts,
-       (extract(epoch FROM stored_at) * 1000)::bigint AS stored_ms
-FROM metrics
-"""
 
 
 @dataclass(frozen=True)
@@ -716,9 +711,7 @@ class KubernetesTarget:
             return None
 
     async def stored_rows(self) -> list[StoredRow]:
-        conn = await self._conn()
-        rows = await conn.fetch(ROWS_QUERY)
-        return [StoredRow(r["topic"], r["ts"], r["stored_ms"]) for r in rows]
+        return await fetch_stored_rows(await self._conn())
 
 
 def _all(pods: list[Pod], app: str) -> list[Pod]:

@@ -47,15 +47,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _progress(sample: Sample) -> None:
-    stored = "-" if sample.stored is None else str(sample.stored)
-    replicas = " ".join(f"{k}={v}" for k, v in sample.replicas.items())
-    faults = "; ".join(sample.faults) or "none"
-    print(
-        f"[{sample.elapsed_s:6.1f}s] {sample.phase:5} published {sample.published:7d} "
-        f"stored {stored:>7} {replicas} faults: {faults}",
-        file=sys.stderr,
-        flush=True,
-    )
+    from chaos.engine import progress_line
+
+    print(progress_line(sample), file=sys.stderr, flush=True)
 
 
 def run_scenario_file(args: argparse.Namespace) -> int:
