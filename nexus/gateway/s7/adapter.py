@@ -11,6 +11,7 @@ in STOP every tag is published with quality bad and no value, and the device sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import struct
 from typing import Any
@@ -94,6 +95,12 @@ class S7Adapter:
             raise DeviceUnreachable(
                 self.name, f"cannot connect to {self.device.host}:{self.device.port}: {exc}"
             ) from exc
+        except BaseException:
+            # Cut short (the poll's timeout, a shutdown) half way through the handshake: the
+            # library only closes its socket on its own errors, so close it here, or leak it.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.disconnect(), 1.0)
+            raise
         if client.pdu_length != self.pdu_size:
             self.pdu_size = client.pdu_length
             items = plan_items(list(self.device.tags), self.pdu_size, self.device.max_gap)
